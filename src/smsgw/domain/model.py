@@ -6,9 +6,11 @@ Pure data: no I/O, no clock. Times are timezone-aware UTC datetimes passed in by
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 
 class State(StrEnum):

@@ -14,11 +14,13 @@ Invariants every backend keeps:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from smsgw.domain.model import Accepted, Account, Cancelled, RecipientStatus, SendPlan
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+
+    from smsgw.domain.model import Accepted, Account, Cancelled, RecipientStatus, SendPlan
 
 
 class Store(Protocol):

@@ -1,0 +1,178 @@
+"""Durable sendsms accepts per second, over loopback, against a real `smsgw serve`.
+
+Starts the gateway as its own process (SQLite file, then a fresh PostgreSQL database), loads it
+with wrk (Debian package `wrk`; installed with apt-get when missing) for a bounded time, and
+prints requests/s, p50 and p99 latency, and how many accepted msgids the store really holds.
+
+    .venv/bin/python bench/accept.py [--backend sqlite|postgres|both] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import asyncpg
+
+PASSWORD = "bench-password-1"
+POSTGRES = os.environ.get(
+    "SMSGW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+LUA = r"""
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) ok = 0; bad = 0 end
+function response(status, headers, body)
+  if body:find("statuscode=0", 1, true) then ok = ok + 1 else bad = bad + 1 end
+end
+function done(summary, latency, requests)
+  local o, b = 0, 0
+  for _, t in ipairs(threads) do o = o + t:get("ok"); b = b + t:get("bad") end
+  io.write(string.format("RESULT ok=%d bad=%d p50=%.2f p99=%.2f\n", o, b,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def smsgw(env: dict[str, str], *args: str) -> None:
+    subprocess.run([sys.executable, "-m", "smsgw", *args], env=env, check=True, capture_output=True)
+
+
+def wait_ready(port: int, deadline_s: float = 20.0) -> None:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("the gateway did not start")
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
+    return shutil.which("wrk") or "wrk"
+
+
+async def create_pg_database() -> tuple[str, str]:
+    name = f"smsgw_bench_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(POSTGRES)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    return name, POSTGRES.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def drop_pg_database(name: str) -> None:
+    conn = await asyncpg.connect(POSTGRES)
+    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await conn.close()
+
+
+async def count_requests(url: str) -> int:
+    if url.startswith("sqlite"):
+        import sqlite3  # noqa: PLC0415 - only this branch needs it
+
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
+            return int(db.execute("SELECT count(*) FROM requests").fetchone()[0])
+    conn = await asyncpg.connect(url)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM requests"))
+    finally:
+        await conn.close()
+
+
+def run_one(url: str, seconds: int, connections: int, recipients: int) -> dict[str, str]:
+    port = free_port()
+    env = {**os.environ, "SMSGW_DATABASE_URL": url, "SMSGW_HTTP_PORT": str(port)}
+    env.pop("SMSGW_CONFIG", None)
+    smsgw(env, "db", "upgrade")
+    smsgw(env, "account", "create", "bench", "--password", PASSWORD, "--points", "1000000000")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "smsgw", "serve", "--log-level", "warning"], env=env
+    )
+    try:
+        wait_ready(port)
+        numbers = ",".join(f"09{n:08d}" for n in range(10_000_000, 10_000_000 + recipients))
+        target = (
+            f"http://127.0.0.1:{port}/sms_gw/sendsms.aspx?username=bench&password={PASSWORD}"
+            f"&dstaddr={numbers}&encoding=ASCII&smbody=bench"
+        )
+        with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+            script.write(LUA)
+            script.flush()
+            out = subprocess.run(
+                [
+                    ensure_wrk(),
+                    "-t1",
+                    f"-c{connections}",
+                    f"-d{seconds}s",
+                    "-s",
+                    script.name,
+                    "--timeout",
+                    "5s",
+                    target,
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    result = dict(re.findall(r"(\w+)=([\d.]+)", out.split("RESULT", 1)[1]))
+    result["stored"] = str(asyncio.run(count_requests(url)))
+    result["rps"] = f"{int(result['ok']) / seconds:.0f}"
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--recipients", type=int, default=1)
+    args = parser.parse_args()
+    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    print(
+        f"durable sendsms accepts, {args.recipients} recipient(s)/request, "
+        f"{args.connections} connections, {args.seconds} s, 1 server process"
+    )
+    header = ("backend", "accepted/s", "p50 ms", "p99 ms", "ok", "bad", "stored")
+    print(f"{header[0]:10} " + " ".join(f"{h:>10}" for h in header[1:]))
+    for backend in backends:
+        with tempfile.TemporaryDirectory() as tmp:
+            if backend == "sqlite":
+                url, dbname = f"sqlite:///{Path(tmp) / 'bench.db'}", None
+            else:
+                dbname, url = asyncio.run(create_pg_database())
+            try:
+                r = run_one(url, args.seconds, args.connections, args.recipients)
+            finally:
+                if dbname:
+                    asyncio.run(drop_pg_database(dbname))
+        cells = (r["rps"], r["p50"], r["p99"], r["ok"], r["bad"], r["stored"])
+        print(f"{backend:10} " + " ".join(f"{c:>10}" for c in cells))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from smsgw.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,238 @@
+"""The ``smsgw`` command: serve the gateway, run the demo, manage the database and accounts.
+
+Each command parses its arguments, calls one engine use case, and prints the outcome. Known
+failures (a bad setting, a broken account rule, an unknown account) print one line to stderr
+and exit 2; they never show a stack trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import sys
+from typing import TYPE_CHECKING, TextIO
+
+from smsgw.config import Settings, load_settings
+from smsgw.engine import accounts
+from smsgw.errors import AccountExistsError, SmsgwError
+from smsgw.server import serve, utc_now
+from smsgw.store import open_store
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Sequence
+
+    from smsgw.domain.model import Account
+    from smsgw.store.port import Store
+
+DEMO_USER = "demo"
+DEMO_POINTS = 1000
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config, os.environ)
+        handler: Callable[[Settings, argparse.Namespace], int] = args.handler
+        return handler(settings, args)
+    except SmsgwError as error:
+        print(f"smsgw: {error}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="smsgw", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", help="path of smsgw.toml (default: $SMSGW_CONFIG)")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    serve_cmd = commands.add_parser("serve", help="serve the smsgo HTTP API")
+    serve_cmd.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    serve_cmd.set_defaults(handler=_serve)
+    demo = commands.add_parser("demo", help="initialise ./smsgw.db, a demo account, and serve")
+    demo.set_defaults(handler=_demo)
+    db = commands.add_parser("db", help="database schema").add_subparsers(required=True)
+    db.add_parser("upgrade", help="apply pending migrations").set_defaults(handler=_db_upgrade)
+    _account_commands(commands.add_parser("account", help="manage accounts"))
+    return parser
+
+
+def _account_commands(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(required=True, metavar="ACTION")
+    create = sub.add_parser("create", help="create an account")
+    create.add_argument("username")
+    create.add_argument("--password", required=True)
+    create.add_argument("--points", type=int, default=0)
+    create.set_defaults(handler=_account_create)
+    topup = sub.add_parser("topup", help="add points (negative to correct)")
+    topup.add_argument("username")
+    topup.add_argument("points", type=int)
+    topup.set_defaults(handler=_account_topup)
+    api_key = sub.add_parser("set-api-key", help="set or --clear the API key")
+    api_key.add_argument("username")
+    api_key.add_argument("key", nargs="?")
+    api_key.add_argument("--clear", action="store_true")
+    api_key.set_defaults(handler=_account_api_key)
+    allow = sub.add_parser("allow-ip", help="set (up to 5) or --clear the IP allow-list")
+    allow.add_argument("username")
+    allow.add_argument("addresses", nargs="*")
+    allow.add_argument("--clear", action="store_true")
+    allow.set_defaults(handler=_account_allow_ip)
+    for name, disabled in (("disable", True), ("enable", False)):
+        toggle = sub.add_parser(name, help=f"{name} an account")
+        toggle.add_argument("username")
+        toggle.set_defaults(handler=_account_toggle, disabled=disabled)
+    show = sub.add_parser("show", help="show one account")
+    show.add_argument("username")
+    show.set_defaults(handler=_account_show)
+    sub.add_parser("list", help="list accounts").set_defaults(handler=_account_list)
+
+
+def _with_store(settings: Settings, action: Callable[[Store], Awaitable[int]]) -> int:
+    async def run() -> int:
+        store = open_store(settings.database.url)
+        if settings.database.url.startswith("sqlite"):
+            await store.upgrade()
+        await store.open()
+        try:
+            return await action(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def describe(account: Account, out: TextIO = sys.stdout) -> None:
+    """Print an account without any secret (hashes included)."""
+    print(f"username:    {account.username}", file=out)
+    print(f"balance:     {account.balance}", file=out)
+    print(f"disabled:    {'yes' if account.disabled else 'no'}", file=out)
+    print(f"api key:     {'set' if account.api_key_hash else 'not set'}", file=out)
+    print(f"allowed ips: {', '.join(account.allowed_ips) or 'any'}", file=out)
+    print(f"created:     {account.created_at:%Y-%m-%d %H:%M:%S} UTC", file=out)
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    serve(settings, log_level=getattr(args, "log_level", "info"))
+    return 0
+
+
+def _db_upgrade(settings: Settings, _: argparse.Namespace) -> int:
+    async def run() -> int:
+        store = open_store(settings.database.url)
+        applied = await store.upgrade()
+        print(f"applied migrations: {applied}" if applied else "schema is current")
+        return 0
+
+    return asyncio.run(run())
+
+
+def _account_create(settings: Settings, args: argparse.Namespace) -> int:
+    async def action(store: Store) -> int:
+        account = await accounts.create_account(
+            store, args.username, args.password, args.points, utc_now()
+        )
+        describe(account)
+        return 0
+
+    return _with_store(settings, action)
+
+
+def _account_topup(settings: Settings, args: argparse.Namespace) -> int:
+    async def action(store: Store) -> int:
+        describe(await accounts.topup(store, args.username, args.points, utc_now()))
+        return 0
+
+    return _with_store(settings, action)
+
+
+def _account_api_key(settings: Settings, args: argparse.Namespace) -> int:
+    if args.clear == (args.key is not None):
+        print("smsgw: give either KEY or --clear", file=sys.stderr)
+        return 2
+
+    async def action(store: Store) -> int:
+        describe(await accounts.set_api_key(store, args.username, args.key))
+        return 0
+
+    return _with_store(settings, action)
+
+
+def _account_allow_ip(settings: Settings, args: argparse.Namespace) -> int:
+    if args.clear == bool(args.addresses):
+        print("smsgw: give either ADDR... or --clear", file=sys.stderr)
+        return 2
+
+    async def action(store: Store) -> int:
+        describe(await accounts.set_allowed_ips(store, args.username, args.addresses))
+        return 0
+
+    return _with_store(settings, action)
+
+
+def _account_toggle(settings: Settings, args: argparse.Namespace) -> int:
+    async def action(store: Store) -> int:
+        await accounts.get_account(store, args.username)
+        describe(await store.set_disabled(args.username, args.disabled))
+        return 0
+
+    return _with_store(settings, action)
+
+
+def _account_show(settings: Settings, args: argparse.Namespace) -> int:
+    async def action(store: Store) -> int:
+        describe(await accounts.get_account(store, args.username))
+        return 0
+
+    return _with_store(settings, action)
+
+
+def _account_list(settings: Settings, _: argparse.Namespace) -> int:
+    async def action(store: Store) -> int:
+        for account in await store.list_accounts():
+            state = "disabled" if account.disabled else "active"
+            print(f"{account.username}\t{account.balance}\t{state}")
+        return 0
+
+    return _with_store(settings, action)
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    """Prepare a demo account with a fresh password, print how to use it, then serve."""
+    password = secrets.token_urlsafe(12)
+
+    async def action(store: Store) -> int:
+        try:
+            account = await accounts.create_account(
+                store, DEMO_USER, password, DEMO_POINTS, utc_now()
+            )
+        except AccountExistsError:
+            account = await accounts.set_password(store, DEMO_USER, password)
+        _print_demo(settings, account, password)
+        return 0
+
+    _with_store(settings, action)
+    return _serve(settings, args)
+
+
+def _print_demo(settings: Settings, account: Account, password: str) -> None:
+    base = f"http://{settings.http.host}:{settings.http.port}/sms_gw"
+    print("smsgw demo")
+    print(f"  database: {settings.database.shown_url}")
+    print(f"  username: {account.username}")
+    print(f"  password: {password}   (new at every `make run`)")
+    print(f"  balance:  {account.balance} points")
+    print("  try:")
+    print(
+        f"    curl '{base}/sendsms.aspx?username={account.username}&password={password}"
+        "&dstaddr=0912345678&encoding=ASCII&smbody=Hello'"
+    )
+    print(f"    curl '{base}/query_point.asp?username={account.username}&password={password}'")
+    print("  messages stay QUEUED until the delivery engine lands (see README).")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,144 @@
+"""Who is asking: secrets hashed with argon2id, a verification cache, lockout, IP allow-list.
+
+The order of checks (each failure is ``-2`` with a generic detail, except a disabled account):
+
+1. username or secret missing;
+2. username locked out (even with the right secret);
+3. unknown username (a failure is recorded and a dummy verification runs, so the time taken
+   does not tell an unknown username from a wrong secret);
+4. wrong secret (a failure is recorded). Once an account has an API key, only the API key
+   opens the API; otherwise the login password does (PROTOCOL.md section 7);
+5. client address outside the account's allow-list;
+6. account disabled: ``-6``.
+
+Verification cache: argon2 costs tens of milliseconds of CPU, so it runs in a worker thread
+and successes are remembered. The key is an HMAC-SHA256, under a random per-process key, of
+``username NUL secret``; the value is the hash the secret was verified against. A hit counts
+only while that hash is still the account's current one, and the account row is read on every
+request, so changing a password or API key invalidates the cache at once, on every node. The
+secret itself is never stored, and a wrong secret never enters the cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from smsgw.domain.netaddr import address_allowed, client_address
+from smsgw.errors import AuthError, ClosedUserError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from smsgw.domain.lockout import Lockout
+    from smsgw.domain.model import Account
+    from smsgw.domain.netaddr import Network
+    from smsgw.store.port import Store
+
+Verify = Callable[[str, str], bool]
+
+_HASHER = PasswordHasher()  # argon2-cffi's defaults: argon2id, RFC 9106 low-memory profile
+
+
+def hash_secret(secret: str, hasher: PasswordHasher = _HASHER) -> str:
+    """An argon2id hash of a password or API key, in PHC string form."""
+    return hasher.hash(secret)
+
+
+def verify_secret(encoded_hash: str, secret: str) -> bool:
+    """True when the secret matches the hash (its parameters are read from the hash)."""
+    try:
+        return _HASHER.verify(encoded_hash, secret)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+class Authenticator:
+    """Turns the credentials of a request into an Account, or raises an SmsgoError."""
+
+    def __init__(
+        self,
+        store: Store,
+        lockout: Lockout,
+        clock: Callable[[], float],
+        trusted_proxies: Sequence[Network] = (),
+        *,
+        verify: Verify = verify_secret,
+        hasher: PasswordHasher = _HASHER,
+        cache_size: int = 10_000,
+    ) -> None:
+        self._store = store
+        self._lockout = lockout
+        self._clock = clock
+        self._trusted_proxies = tuple(trusted_proxies)
+        self._verify = verify
+        self._hasher = hasher
+        self._cache_size = cache_size
+        self._cache: OrderedDict[bytes, str] = OrderedDict()
+        self._cache_key_secret = secrets.token_bytes(32)
+        self._dummy_hash: str | None = None
+
+    def client_address(self, peer: str | None, forwarded_for: str | None) -> str | None:
+        """The client's address, read through the configured trusted proxies."""
+        return client_address(peer, forwarded_for, self._trusted_proxies)
+
+    async def authenticate(
+        self, username: str | None, secret: str | None, client_ip: str | None
+    ) -> Account:
+        """The account these credentials open; AuthError or ClosedUserError otherwise."""
+        if not username or not secret:
+            raise AuthError
+        if self._lockout.is_locked(username, self._clock()):
+            raise AuthError
+        account = await self._store.get_account(username)
+        if account is None:
+            await self._verify_dummy(secret)
+            self._lockout.record_failure(username, self._clock())
+            raise AuthError
+        if not await self._secret_opens(account, secret):
+            self._lockout.record_failure(username, self._clock())
+            raise AuthError
+        if not address_allowed(client_ip, account.allowed_ips):
+            raise AuthError
+        if account.disabled:
+            raise ClosedUserError
+        self._lockout.record_success(username)
+        return account
+
+    async def _secret_opens(self, account: Account, secret: str) -> bool:
+        expected = (
+            account.api_key_hash if account.api_key_hash is not None else account.password_hash
+        )
+        key = self._cache_key(account.username, secret)
+        cached = self._cache.get(key)
+        if cached is not None and hmac.compare_digest(cached, expected):
+            self._cache.move_to_end(key)
+            return True
+        if not await asyncio.to_thread(self._verify, expected, secret):
+            return False
+        self._remember(key, expected)
+        return True
+
+    async def _verify_dummy(self, secret: str) -> None:
+        if self._dummy_hash is None:
+            # Made lazily, with the same parameters as real hashes, so timing matches.
+            self._dummy_hash = await asyncio.to_thread(self._hasher.hash, secrets.token_urlsafe(16))
+        await asyncio.to_thread(self._verify, self._dummy_hash, secret)
+
+    def _cache_key(self, username: str, secret: str) -> bytes:
+        message = f"{username}\0{secret}".encode(errors="surrogatepass")
+        return hmac.new(self._cache_key_secret, message, hashlib.sha256).digest()
+
+    def _remember(self, key: bytes, verified_hash: str) -> None:
+        self._cache[key] = verified_hash
+        self._cache.move_to_end(key)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)

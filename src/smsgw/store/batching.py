@@ -1,0 +1,80 @@
+"""Group commit: many concurrent callers, one transaction, one durable commit.
+
+Callers ``submit`` an item and wait. A single flusher task takes everything queued (at most
+``max_batch`` items), hands it to ``commit`` and resolves each caller only after ``commit``
+returned, that is after the transaction is durable. While one batch commits the next one
+accumulates, so batches grow with load and no timer is needed.
+
+If ``commit`` raises, every caller of that batch gets a StoreError (the API answers -10).
+A caller cancelled while waiting does not undo its item: it commits with its batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+from smsgw.errors import StoreError
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+CommitBatch = Callable[[Sequence[Item]], Awaitable[Sequence[Result]]]
+
+
+class GroupCommit(Generic[Item, Result]):
+    def __init__(self, commit: CommitBatch[Item, Result], *, max_batch: int = 512) -> None:
+        self._commit = commit
+        self.max_batch = max_batch
+        self._queue: deque[tuple[Item, asyncio.Future[Result]]] = deque()
+        self._flusher: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    async def submit(self, item: Item) -> Result:
+        if self._closed:
+            raise StoreError("store is closed")
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._queue.append((item, future))
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._drain())
+        return await future
+
+    async def close(self) -> None:
+        """Refuse new items, then wait until every queued item is committed."""
+        self._closed = True
+        if self._flusher is not None:
+            await asyncio.shield(self._flusher)
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch = [self._queue.popleft() for _ in range(min(self.max_batch, self.pending))]
+                await self._commit_and_resolve(batch)
+        finally:
+            self._flusher = None
+
+    async def _commit_and_resolve(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
+        try:
+            results = await self._commit([item for item, _ in batch])
+        # Any failure must reach every waiting caller; a dead flusher would hang them all.
+        except Exception as exc:  # noqa: BLE001
+            message = str(exc) if isinstance(exc, StoreError) else "the batch did not commit"
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(_failure(message, exc))
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+
+def _failure(message: str, cause: Exception) -> StoreError:
+    error = StoreError(message)
+    error.__cause__ = cause
+    return error

@@ -1,0 +1,444 @@
+"""The PostgreSQL backend: asyncpg, a pool, group commit; for several nodes on one database.
+
+Concurrency across nodes rests on row locks: an accept batch locks its accounts (``FOR
+UPDATE``, in id order so two batches never deadlock) before deciding which items the
+balances cover; a cancel moves recipients with ``UPDATE ... WHERE state = 'WAITING'``, so a
+dispatcher that took a recipient first wins. Migrations run under an advisory lock.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Final
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from smsgw.domain.model import Accepted, Account, Cancelled, RecipientStatus, SendPlan, State
+from smsgw.errors import AccountExistsError, StoreError, UnknownAccountError
+from smsgw.store.accepting import AcceptItem, check_plan, debits, grant, initial_state
+from smsgw.store.batching import GroupCommit
+from smsgw.store.msgids import MsgidBlocks
+from smsgw.store.schema import Migration, check_current, migrations
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator, Sequence
+
+    Connection = asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
+    Pool = asyncpg.Pool[asyncpg.Record]
+
+# Any constant works; it only has to be the same in every smsgw process.
+MIGRATION_LOCK_KEY: Final = 0x736D_7367_7700_0001
+_ACCOUNT_COLUMNS: Final = (
+    "id, username, password_hash, api_key_hash, balance, disabled, allowed_ips, created_at"
+)
+
+
+def safe_location(url: str) -> str:
+    """host:port/database of a PostgreSQL URL, for messages: never the user or password."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or 5432
+    except ValueError:
+        port = 5432
+    return f"{parts.hostname or 'localhost'}:{port}{parts.path}"
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """asyncpg and socket errors become StoreError (their messages carry no password)."""
+    try:
+        yield
+    except asyncpg.PostgresError as exc:
+        raise StoreError(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
+    except (asyncpg.InterfaceError, OSError) as exc:
+        raise StoreError(f"PostgreSQL connection: {type(exc).__name__}") from exc
+
+
+class PostgresStore:
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_connections: int = 1,
+        max_connections: int = 10,
+        msgid_block: int = 1000,
+        max_batch: int = 512,
+    ) -> None:
+        self._url = url
+        self._pool_size = (min_connections, max_connections)
+        self._msgids = MsgidBlocks(msgid_block)
+        self._max_batch = max_batch
+        self._pool: Pool | None = None
+        self._batcher: GroupCommit[AcceptItem, Accepted | None] | None = None
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({safe_location(self._url)!r})"
+
+    # lifecycle --------------------------------------------------------------------------
+    async def open(self) -> None:
+        await self._connect()
+        try:
+            check_current(await self.schema_version(), "postgres")
+        except StoreError:
+            await self._disconnect()
+            raise
+
+    async def close(self) -> None:
+        if self._batcher is not None:
+            await self._batcher.close()
+            self._batcher = None
+        await self._disconnect()
+
+    async def upgrade(self, *, to: int | None = None) -> list[int]:
+        """Apply pending migrations (up to version ``to``); return the versions applied."""
+        pool = await self._connect()
+        with _translated():
+            async with pool.acquire() as conn:
+                await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+                try:
+                    return await _upgrade(conn, to)
+                finally:
+                    await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+
+    async def schema_version(self) -> int:
+        pool = await self._connect()
+        with _translated():
+            async with pool.acquire() as conn:
+                return await _schema_version(conn)
+
+    # accounts -------------------------------------------------------------------------
+    async def create_account(
+        self, username: str, password_hash: str, points: int, now: datetime
+    ) -> Account:
+        try:
+            async with self._transaction() as conn:
+                row = await conn.fetchrow(
+                    "INSERT INTO accounts (username, password_hash, balance, created_at,"
+                    " updated_at) VALUES ($1, $2, $3, $4, $4)"
+                    f" RETURNING {_ACCOUNT_COLUMNS}",
+                    username,
+                    password_hash,
+                    points,
+                    now,
+                )
+                account = _account_from_row(row)
+                await _ledger_row(conn, account.id, points, kind="topup", msgid=None, at=now)
+        except StoreError as exc:
+            if isinstance(exc.__cause__, asyncpg.UniqueViolationError):
+                raise AccountExistsError(f"account {username!r} exists already") from exc
+            raise
+        return account
+
+    async def get_account(self, username: str) -> Account | None:
+        pool = self._open_pool()
+        with _translated():
+            row = await pool.fetchrow(
+                f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE username = $1", username
+            )
+        return None if row is None else _account_from_row(row)
+
+    async def list_accounts(self) -> list[Account]:
+        pool = self._open_pool()
+        with _translated():
+            rows = await pool.fetch(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY username")
+        return [_account_from_row(row) for row in rows]
+
+    async def set_password_hash(self, username: str, password_hash: str) -> Account:
+        return await self._set(username, "password_hash = $1", password_hash)
+
+    async def set_api_key_hash(self, username: str, api_key_hash: str | None) -> Account:
+        return await self._set(username, "api_key_hash = $1", api_key_hash)
+
+    async def set_allowed_ips(self, username: str, allowed_ips: Sequence[str]) -> Account:
+        return await self._set(username, "allowed_ips = $1", ",".join(allowed_ips))
+
+    async def set_disabled(self, username: str, disabled: bool) -> Account:
+        return await self._set(username, "disabled = $1", disabled)
+
+    async def topup(self, username: str, points: int, now: datetime) -> Account:
+        async with self._transaction() as conn:
+            row = await conn.fetchrow(
+                "UPDATE accounts SET balance = balance + $1, updated_at = $2 WHERE username = $3"
+                f" RETURNING {_ACCOUNT_COLUMNS}",
+                points,
+                now,
+                username,
+            )
+            if row is None:
+                raise UnknownAccountError(f"no account {username!r}")
+            account = _account_from_row(row)
+            await _ledger_row(conn, account.id, points, kind="topup", msgid=None, at=now)
+        return account
+
+    async def ledger_sum(self, account_id: int) -> int:
+        pool = self._open_pool()
+        with _translated():
+            total = await pool.fetchval(
+                "SELECT COALESCE(SUM(delta), 0) FROM ledger WHERE account_id = $1", account_id
+            )
+        return int(total)
+
+    # the hot path ---------------------------------------------------------------------
+    async def accept(self, account_id: int, plan: SendPlan, now: datetime) -> Accepted | None:
+        check_plan(plan)
+        if self._batcher is None:
+            raise StoreError("store is not open")
+        return await self._batcher.submit(AcceptItem(account_id, plan, now))
+
+    async def _commit_accepts(self, items: Sequence[AcceptItem]) -> list[Accepted | None]:
+        await self._reserve_msgids(len(items))
+        rows = _AcceptRows()
+        async with self._transaction() as conn:
+            balances = await conn.fetch(
+                "SELECT id, balance FROM accounts WHERE id = ANY($1::bigint[])"
+                " ORDER BY id FOR UPDATE",
+                sorted({item.account_id for item in items}),
+            )
+            granted = grant({row["id"]: row["balance"] for row in balances}, items)
+            debit = [(points, account) for account, points in debits(items, granted).items()]
+            if debit:
+                await conn.executemany(
+                    "UPDATE accounts SET balance = balance - $1 WHERE id = $2", debit
+                )
+            answers = [
+                rows.add(self._msgids.take(), item) if ok else None
+                for item, ok in zip(items, granted, strict=True)
+            ]
+            await rows.write(conn)
+        return answers
+
+    async def _reserve_msgids(self, needed: int) -> None:
+        count = self._msgids.shortfall(needed)
+        if count:
+            pool = self._open_pool()
+            with _translated():
+                first = await pool.fetchval(
+                    "UPDATE msgid_counter SET next_value = next_value + $1 WHERE id = 1"
+                    " RETURNING next_value - $1",
+                    count,
+                )
+            self._msgids.add(int(first), count)
+
+    # queries and cancel ---------------------------------------------------------------
+    async def recipients(self, account_id: int, msgids: Sequence[int]) -> list[RecipientStatus]:
+        wanted = list(dict.fromkeys(msgids))
+        pool = self._open_pool()
+        with _translated():
+            rows = await pool.fetch(
+                "SELECT r.msgid, r.number, r.state FROM recipients AS r"
+                " JOIN requests AS q ON q.msgid = r.msgid"
+                " WHERE q.account_id = $1 AND r.msgid = ANY($2::bigint[])"
+                " ORDER BY array_position($2::bigint[], r.msgid), r.seq",
+                account_id,
+                wanted,
+            )
+        return [RecipientStatus(row["msgid"], row["number"], State(row["state"])) for row in rows]
+
+    async def cancel(self, account_id: int, msgid: int, now: datetime) -> Cancelled | None:
+        async with self._transaction() as conn:
+            surcharge = await conn.fetchval(
+                "SELECT reply_surcharge FROM requests WHERE msgid = $1 AND account_id = $2",
+                msgid,
+                account_id,
+            )
+            if surcharge is None:
+                return None
+            cancelled = await conn.fetch(
+                "UPDATE recipients SET state = 'CANCEL', updated_at = $1, done_at = $1"
+                " WHERE msgid = $2 AND state = 'WAITING' RETURNING points",
+                now,
+                msgid,
+            )
+            refund = sum(row["points"] for row in cancelled)
+            if cancelled and await _all_cancelled(conn, msgid):
+                refund += surcharge
+            if refund:
+                await _move_points(conn, account_id, refund, msgid=msgid, at=now)
+        return Cancelled(msgid=msgid, recipients=len(cancelled), points=refund)
+
+    # plumbing -------------------------------------------------------------------------
+    async def _connect(self) -> Pool:
+        if self._pool is not None:
+            return self._pool
+        minimum, maximum = self._pool_size
+        try:
+            pool = await asyncpg.create_pool(self._url, min_size=minimum, max_size=maximum)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, ValueError) as exc:
+            location = safe_location(self._url)
+            raise StoreError(
+                f"cannot connect to PostgreSQL at {location}: {type(exc).__name__}"
+            ) from None
+        self._pool = pool
+        self._batcher = GroupCommit(self._commit_accepts, max_batch=self._max_batch)
+        return pool
+
+    async def _disconnect(self) -> None:
+        pool, self._pool, self._batcher = self._pool, None, None
+        if pool is not None:
+            await pool.close()
+
+    def _open_pool(self) -> Pool:
+        if self._pool is None:
+            raise StoreError("store is not open")
+        return self._pool
+
+    def _transaction(self) -> AbstractAsyncContextManager[Connection]:
+        return _transaction(self._open_pool())
+
+    async def _set(self, username: str, assignment: str, value: object) -> Account:
+        pool = self._open_pool()
+        with _translated():
+            row = await pool.fetchrow(
+                f"UPDATE accounts SET {assignment}, updated_at = $2 WHERE username = $3"
+                f" RETURNING {_ACCOUNT_COLUMNS}",
+                value,
+                datetime.now(UTC),
+                username,
+            )
+        if row is None:
+            raise UnknownAccountError(f"no account {username!r}")
+        return _account_from_row(row)
+
+
+@asynccontextmanager
+async def _transaction(pool: Pool) -> AsyncIterator[Connection]:
+    """A pooled connection in a transaction, foreign errors translated."""
+    with _translated():
+        async with pool.acquire() as conn, conn.transaction():
+            yield conn
+
+
+def _account_from_row(row: asyncpg.Record | None) -> Account:
+    if row is None:
+        raise StoreError("account row missing")
+    return Account(
+        id=row["id"],
+        username=row["username"],
+        password_hash=row["password_hash"],
+        api_key_hash=row["api_key_hash"],
+        balance=row["balance"],
+        disabled=row["disabled"],
+        allowed_ips=tuple(ip for ip in row["allowed_ips"].split(",") if ip),
+        created_at=row["created_at"],
+    )
+
+
+async def _schema_version(conn: Connection) -> int:
+    exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
+    if not exists:
+        return 0
+    return int(await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"))
+
+
+async def _upgrade(conn: Connection, to: int | None) -> list[int]:
+    await conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)"
+    )
+    return [m.version for m in migrations("postgres", to) if await _apply(conn, m)]
+
+
+async def _apply(conn: Connection, migration: Migration) -> bool:
+    async with conn.transaction():
+        if await _schema_version(conn) >= migration.version:
+            return False
+        await conn.execute(migration.sql)
+        await conn.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            migration.version,
+            migration.name,
+            datetime.now(UTC),
+        )
+    return True
+
+
+async def _move_points(
+    conn: Connection, account_id: int, refund: int, *, msgid: int, at: datetime
+) -> None:
+    await conn.execute(
+        "UPDATE accounts SET balance = balance + $1 WHERE id = $2", refund, account_id
+    )
+    await _ledger_row(conn, account_id, refund, kind="refund", msgid=msgid, at=at)
+
+
+async def _ledger_row(
+    conn: Connection, account_id: int, delta: int, *, kind: str, msgid: int | None, at: datetime
+) -> None:
+    await conn.execute(
+        "INSERT INTO ledger (account_id, delta, kind, msgid, at) VALUES ($1, $2, $3, $4, $5)",
+        account_id,
+        delta,
+        kind,
+        msgid,
+        at,
+    )
+
+
+async def _all_cancelled(conn: Connection, msgid: int) -> bool:
+    other = await conn.fetchval(
+        "SELECT 1 FROM recipients WHERE msgid = $1 AND state <> 'CANCEL' LIMIT 1", msgid
+    )
+    return other is None
+
+
+class _AcceptRows:
+    """The rows of a batch's accepted requests, written with one executemany per table."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[object, ...]] = []
+        self.recipients: list[tuple[object, ...]] = []
+        self.ledger: list[tuple[object, ...]] = []
+
+    def add(self, msgid: int, item: AcceptItem) -> Accepted:
+        plan, at = item.plan, item.now
+        self.requests.append(
+            (
+                *(msgid, item.account_id, plan.encoding, plan.body, plan.coding, plan.flash),
+                *(plan.segments, plan.wapurl, plan.response, plan.replyurl, plan.replydays),
+                *(plan.dlvtime, plan.points, plan.reply_surcharge, at),
+            )
+        )
+        state = initial_state(plan, at)
+        due = plan.dlvtime if state is State.WAITING else at
+        self.recipients += [
+            (msgid, seq, r.number, state.value, r.points, plan.segments, at, at, due)
+            for seq, r in enumerate(plan.recipients)
+        ]
+        self.ledger.append((item.account_id, -plan.points, "debit", msgid, at))
+        return Accepted(msgid=msgid, points=plan.points)
+
+    async def write(self, conn: Connection) -> None:
+        # One statement per table whatever the batch size: rows go in as column arrays.
+        if not self.requests:
+            return
+        await conn.execute(
+            "INSERT INTO requests (msgid, account_id, encoding, body, coding, flash, segments,"
+            " wapurl, response, replyurl, replydays, dlvtime, points, reply_surcharge,"
+            " created_at) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[],"
+            " $4::text[], $5::text[], $6::boolean[], $7::integer[], $8::text[], $9::text[],"
+            " $10::text[], $11::integer[], $12::timestamptz[], $13::bigint[], $14::bigint[],"
+            " $15::timestamptz[])",
+            *_columns(self.requests, 15),
+        )
+        await conn.execute(
+            "INSERT INTO recipients (msgid, seq, number, state, points, segments, created_at,"
+            " updated_at, next_attempt_at) SELECT * FROM unnest($1::bigint[], $2::integer[],"
+            " $3::text[], $4::text[], $5::bigint[], $6::integer[], $7::timestamptz[],"
+            " $8::timestamptz[], $9::timestamptz[])",
+            *_columns(self.recipients, 9),
+        )
+        await conn.execute(
+            "INSERT INTO ledger (account_id, delta, kind, msgid, at) SELECT * FROM"
+            " unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::timestamptz[])",
+            *_columns(self.ledger, 5),
+        )
+
+
+def _columns(rows: list[tuple[object, ...]], width: int) -> list[list[object]]:
+    columns: list[list[object]] = [[] for _ in range(width)]
+    for row in rows:
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+    return columns

@@ -1,0 +1,502 @@
+"""The SQLite backend: one file, WAL, a dedicated writer thread with group commit.
+
+Every write runs on one writer thread and connection, so the event loop never waits on
+SQLite and writes of this process never contend with each other; reads use a second
+connection on its own thread (WAL readers do not block the writer). ``BEGIN IMMEDIATE``
+takes the file's write lock at the start of each transaction, so what a transaction reads
+stays true until it commits, also against other processes sharing the file.
+
+Times are stored as UTC epoch microseconds. ``synchronous=FULL`` (the default) makes an
+acknowledged accept survive a power loss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, TypeVar
+
+from smsgw.domain.model import Accepted, Account, Cancelled, RecipientStatus, SendPlan, State
+from smsgw.errors import AccountExistsError, ConfigError, StoreError, UnknownAccountError
+from smsgw.store.accepting import AcceptItem, check_plan, debits, grant, initial_state
+from smsgw.store.batching import GroupCommit
+from smsgw.store.msgids import MsgidBlocks
+from smsgw.store.schema import Migration, check_current, migrations, sqlite_statements
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+
+T = TypeVar("T")
+
+SYNCHRONOUS_LEVELS: Final = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
+_ACCOUNT_COLUMNS: Final = (
+    "id, username, password_hash, api_key_hash, balance, disabled, allowed_ips, created_at"
+)
+
+
+def to_micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def from_micros(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+class SqliteStore:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: str = "FULL",
+        busy_timeout_ms: int = 5000,
+        msgid_block: int = 1000,
+        max_batch: int = 512,
+    ) -> None:
+        if synchronous.upper() not in SYNCHRONOUS_LEVELS:
+            raise ConfigError("database.url", f"synchronous must be one of {SYNCHRONOUS_LEVELS}")
+        self.path = Path(path)
+        self._pragmas = (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA foreign_keys=ON",
+            f"PRAGMA synchronous={synchronous.upper()}",
+            f"PRAGMA busy_timeout={int(busy_timeout_ms)}",
+        )
+        self._msgids = MsgidBlocks(msgid_block)
+        self._max_batch = max_batch
+        self._writer: _Worker | None = None
+        self._reader: _Worker | None = None
+        self._batcher: GroupCommit[AcceptItem, Accepted | None] | None = None
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({str(self.path)!r})"
+
+    # lifecycle --------------------------------------------------------------------------
+    async def open(self) -> None:
+        await self._connect()
+        try:
+            check_current(await self.schema_version(), "sqlite")
+        except StoreError:
+            await self._disconnect()
+            raise
+
+    async def close(self) -> None:
+        if self._batcher is not None:
+            await self._batcher.close()
+            self._batcher = None
+        await self._disconnect()
+
+    async def upgrade(self, *, to: int | None = None) -> list[int]:
+        """Apply pending migrations (up to version ``to``); return the versions applied."""
+        await self._connect()
+        now = to_micros(datetime.now(UTC))
+        return await self._write(lambda conn: _upgrade(conn, now, to))
+
+    async def schema_version(self) -> int:
+        await self._connect()
+        return await self._read(_schema_version)
+
+    # accounts -------------------------------------------------------------------------
+    async def create_account(
+        self, username: str, password_hash: str, points: int, now: datetime
+    ) -> Account:
+        at = to_micros(now)
+        return await self._write(
+            lambda conn: _create_account(conn, username, password_hash, points, at)
+        )
+
+    async def get_account(self, username: str) -> Account | None:
+        return await self._read(lambda conn: _account(conn, username))
+
+    async def list_accounts(self) -> list[Account]:
+        return await self._read(_list_accounts)
+
+    async def set_password_hash(self, username: str, password_hash: str) -> Account:
+        return await self._set(username, "password_hash = ?", password_hash)
+
+    async def set_api_key_hash(self, username: str, api_key_hash: str | None) -> Account:
+        return await self._set(username, "api_key_hash = ?", api_key_hash)
+
+    async def set_allowed_ips(self, username: str, allowed_ips: Sequence[str]) -> Account:
+        return await self._set(username, "allowed_ips = ?", ",".join(allowed_ips))
+
+    async def set_disabled(self, username: str, disabled: bool) -> Account:
+        return await self._set(username, "disabled = ?", int(disabled))
+
+    async def topup(self, username: str, points: int, now: datetime) -> Account:
+        at = to_micros(now)
+        return await self._write(lambda conn: _topup(conn, username, points, at))
+
+    async def ledger_sum(self, account_id: int) -> int:
+        return await self._read(lambda conn: _ledger_sum(conn, account_id))
+
+    # the hot path ---------------------------------------------------------------------
+    async def accept(self, account_id: int, plan: SendPlan, now: datetime) -> Accepted | None:
+        check_plan(plan)
+        if self._batcher is None:
+            raise StoreError("store is not open")
+        return await self._batcher.submit(AcceptItem(account_id, plan, now))
+
+    async def _commit_accepts(self, items: Sequence[AcceptItem]) -> list[Accepted | None]:
+        return await self._write(lambda conn: _accept_batch(conn, self._msgids, items))
+
+    # queries and cancel ---------------------------------------------------------------
+    async def recipients(self, account_id: int, msgids: Sequence[int]) -> list[RecipientStatus]:
+        wanted = list(dict.fromkeys(msgids))
+        return await self._read(lambda conn: _recipients(conn, account_id, wanted))
+
+    async def cancel(self, account_id: int, msgid: int, now: datetime) -> Cancelled | None:
+        at = to_micros(now)
+        return await self._write(lambda conn: _cancel(conn, account_id, msgid, at))
+
+    # plumbing -------------------------------------------------------------------------
+    async def _connect(self) -> None:
+        if self._writer is not None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        writer = _Worker("smsgw-sqlite-writer")
+        reader = _Worker("smsgw-sqlite-reader")
+        try:
+            await writer.start(lambda: self._connection(query_only=False))
+            await reader.start(lambda: self._connection(query_only=True))
+        except sqlite3.Error as exc:
+            await writer.stop()
+            await reader.stop()
+            raise StoreError(f"cannot open SQLite database {str(self.path)!r}: {exc}") from exc
+        self._writer, self._reader = writer, reader
+        self._batcher = GroupCommit(self._commit_accepts, max_batch=self._max_batch)
+
+    async def _disconnect(self) -> None:
+        workers = (self._reader, self._writer)
+        self._reader = self._writer = self._batcher = None
+        for worker in workers:
+            if worker is not None:
+                await worker.stop()
+
+    def _connection(self, *, query_only: bool) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        for pragma in self._pragmas:
+            conn.execute(pragma)
+        if query_only:
+            conn.execute("PRAGMA query_only=ON")
+        return conn
+
+    async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        if self._writer is None:
+            raise StoreError("store is not open")
+        return await self._writer.run(work)
+
+    async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        if self._reader is None:
+            raise StoreError("store is not open")
+        return await self._reader.run(work)
+
+    async def _set(self, username: str, assignment: str, value: object) -> Account:
+        at = to_micros(datetime.now(UTC))
+        return await self._write(lambda conn: _set_column(conn, username, assignment, value, at))
+
+
+class _Worker:
+    """One thread owning one connection; work runs there in submission order."""
+
+    def __init__(self, name: str) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._conn: sqlite3.Connection | None = None
+
+    async def start(self, connect: Callable[[], sqlite3.Connection]) -> None:
+        loop = asyncio.get_running_loop()
+        self._conn = await loop.run_in_executor(self._executor, connect)
+
+    async def stop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
+        self._executor.shutdown(wait=True)
+
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._conn
+        if conn is None:
+            raise StoreError("store is not open")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, work, conn)
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite: {exc}") from exc
+
+
+# Everything below runs on a worker thread. ----------------------------------------------
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _schema_version(conn: sqlite3.Connection) -> int:
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+    ).fetchone()
+    if exists is None:
+        return 0
+    (version,) = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()
+    return int(version)
+
+
+def _upgrade(conn: sqlite3.Connection, now: int, to: int | None) -> list[int]:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+    )
+    return [m.version for m in migrations("sqlite", to) if _apply(conn, m, now)]
+
+
+def _apply(conn: sqlite3.Connection, migration: Migration, now: int) -> bool:
+    """Apply one migration in its own transaction unless another process already did."""
+    with _transaction(conn):
+        if _schema_version(conn) >= migration.version:
+            return False
+        for statement in sqlite_statements(migration.sql):
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+            (migration.version, migration.name, now),
+        )
+    return True
+
+
+def _account_from_row(row: tuple[object, ...]) -> Account:
+    id_, username, password_hash, api_key_hash, balance, disabled, allowed_ips, created = row
+    assert isinstance(allowed_ips, str)  # noqa: S101 - the schema says NOT NULL text
+    assert isinstance(created, int)  # noqa: S101
+    return Account(
+        id=int(str(id_)),
+        username=str(username),
+        password_hash=str(password_hash),
+        api_key_hash=None if api_key_hash is None else str(api_key_hash),
+        balance=int(str(balance)),
+        disabled=bool(disabled),
+        allowed_ips=tuple(ip for ip in allowed_ips.split(",") if ip),
+        created_at=from_micros(created),
+    )
+
+
+def _account(conn: sqlite3.Connection, username: str) -> Account | None:
+    row = conn.execute(
+        f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE username = ?", (username,)
+    ).fetchone()
+    return None if row is None else _account_from_row(row)
+
+
+def _existing_account(conn: sqlite3.Connection, username: str) -> Account:
+    account = _account(conn, username)
+    if account is None:
+        raise UnknownAccountError(f"no account {username!r}")
+    return account
+
+
+def _list_accounts(conn: sqlite3.Connection) -> list[Account]:
+    rows = conn.execute(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts ORDER BY username").fetchall()
+    return [_account_from_row(row) for row in rows]
+
+
+def _create_account(
+    conn: sqlite3.Connection, username: str, password_hash: str, points: int, at: int
+) -> Account:
+    try:
+        with _transaction(conn):
+            (account_id,) = conn.execute(
+                "INSERT INTO accounts (username, password_hash, balance, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?) RETURNING id",
+                (username, password_hash, points, at, at),
+            ).fetchone()
+            _ledger_row(conn, account_id, points, kind="topup", msgid=None, at=at)
+    except sqlite3.IntegrityError as exc:
+        raise AccountExistsError(f"account {username!r} exists already") from exc
+    return _existing_account(conn, username)
+
+
+def _set_column(
+    conn: sqlite3.Connection, username: str, assignment: str, value: object, at: int
+) -> Account:
+    with _transaction(conn):
+        changed = conn.execute(
+            f"UPDATE accounts SET {assignment}, updated_at = ? WHERE username = ?",
+            (value, at, username),
+        ).rowcount
+    if not changed:
+        raise UnknownAccountError(f"no account {username!r}")
+    return _existing_account(conn, username)
+
+
+def _topup(conn: sqlite3.Connection, username: str, points: int, at: int) -> Account:
+    with _transaction(conn):
+        account = _existing_account(conn, username)
+        _move_points(conn, account.id, points, kind="topup", msgid=None, at=at)
+    return _existing_account(conn, username)
+
+
+def _ledger_sum(conn: sqlite3.Connection, account_id: int) -> int:
+    (total,) = conn.execute(
+        "SELECT COALESCE(SUM(delta), 0) FROM ledger WHERE account_id = ?", (account_id,)
+    ).fetchone()
+    return int(total)
+
+
+def _move_points(
+    conn: sqlite3.Connection, account_id: int, delta: int, *, kind: str, msgid: int | None, at: int
+) -> None:
+    conn.execute(
+        "UPDATE accounts SET balance = balance + ?, updated_at = ? WHERE id = ?",
+        (delta, at, account_id),
+    )
+    _ledger_row(conn, account_id, delta, kind=kind, msgid=msgid, at=at)
+
+
+def _ledger_row(
+    conn: sqlite3.Connection, account_id: int, delta: int, *, kind: str, msgid: int | None, at: int
+) -> None:
+    conn.execute(
+        "INSERT INTO ledger (account_id, delta, kind, msgid, at) VALUES (?, ?, ?, ?, ?)",
+        (account_id, delta, kind, msgid, at),
+    )
+
+
+def _reserve_msgids(conn: sqlite3.Connection, blocks: MsgidBlocks, needed: int) -> None:
+    count = blocks.shortfall(needed)
+    if count:
+        with _transaction(conn):
+            (first,) = conn.execute(
+                "UPDATE msgid_counter SET next_value = next_value + ? WHERE id = 1"
+                " RETURNING next_value - ?",
+                (count, count),
+            ).fetchone()
+        blocks.add(first, count)
+
+
+def _accept_batch(
+    conn: sqlite3.Connection, blocks: MsgidBlocks, items: Sequence[AcceptItem]
+) -> list[Accepted | None]:
+    _reserve_msgids(conn, blocks, len(items))
+    rows = _AcceptRows()
+    with _transaction(conn):
+        accounts = json.dumps(sorted({item.account_id for item in items}))
+        balances = dict(
+            conn.execute(
+                "SELECT id, balance FROM accounts WHERE id IN (SELECT value FROM json_each(?))",
+                (accounts,),
+            ).fetchall()
+        )
+        granted = grant(balances, items)
+        conn.executemany(
+            "UPDATE accounts SET balance = balance - ? WHERE id = ?",
+            [(points, account_id) for account_id, points in debits(items, granted).items()],
+        )
+        answers = [
+            rows.add(blocks.take(), item) if ok else None
+            for item, ok in zip(items, granted, strict=True)
+        ]
+        rows.write(conn)
+    return answers
+
+
+class _AcceptRows:
+    """The rows of a batch's accepted requests, written with one executemany per table."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[object, ...]] = []
+        self.recipients: list[tuple[object, ...]] = []
+        self.ledger: list[tuple[object, ...]] = []
+
+    def add(self, msgid: int, item: AcceptItem) -> Accepted:
+        plan, at = item.plan, to_micros(item.now)
+        dlvtime = None if plan.dlvtime is None else to_micros(plan.dlvtime)
+        self.requests.append(
+            (
+                *(msgid, item.account_id, plan.encoding, plan.body, plan.coding),
+                *(int(plan.flash), plan.segments, plan.wapurl, plan.response, plan.replyurl),
+                *(plan.replydays, dlvtime, plan.points, plan.reply_surcharge, at),
+            )
+        )
+        state = initial_state(plan, item.now)
+        due = dlvtime if state is State.WAITING else at
+        self.recipients += [
+            (msgid, seq, r.number, state.value, r.points, plan.segments, at, at, due)
+            for seq, r in enumerate(plan.recipients)
+        ]
+        self.ledger.append((item.account_id, -plan.points, "debit", msgid, at))
+        return Accepted(msgid=msgid, points=plan.points)
+
+    def write(self, conn: sqlite3.Connection) -> None:
+        conn.executemany(
+            "INSERT INTO requests (msgid, account_id, encoding, body, coding, flash, segments,"
+            " wapurl, response, replyurl, replydays, dlvtime, points, reply_surcharge,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self.requests,
+        )
+        conn.executemany(
+            "INSERT INTO recipients (msgid, seq, number, state, points, segments, created_at,"
+            " updated_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self.recipients,
+        )
+        conn.executemany(
+            "INSERT INTO ledger (account_id, delta, kind, msgid, at) VALUES (?, ?, ?, ?, ?)",
+            self.ledger,
+        )
+
+
+def _recipients(
+    conn: sqlite3.Connection, account_id: int, msgids: list[int]
+) -> list[RecipientStatus]:
+    rows = conn.execute(
+        "SELECT r.msgid, r.number, r.state FROM recipients AS r"
+        " JOIN requests AS q ON q.msgid = r.msgid"
+        " WHERE q.account_id = ? AND r.msgid IN (SELECT value FROM json_each(?))"
+        " ORDER BY r.msgid, r.seq",
+        (account_id, json.dumps(msgids)),
+    ).fetchall()
+    return _in_asked_order(msgids, [RecipientStatus(m, n, State(s)) for m, n, s in rows])
+
+
+def _in_asked_order(msgids: list[int], found: list[RecipientStatus]) -> list[RecipientStatus]:
+    rank = {msgid: index for index, msgid in enumerate(msgids)}
+    return sorted(found, key=lambda status: rank[status.msgid])  # stable: keeps seq order
+
+
+def _cancel(conn: sqlite3.Connection, account_id: int, msgid: int, at: int) -> Cancelled | None:
+    with _transaction(conn):
+        request = conn.execute(
+            "SELECT reply_surcharge FROM requests WHERE msgid = ? AND account_id = ?",
+            (msgid, account_id),
+        ).fetchone()
+        if request is None:
+            return None
+        cancelled = conn.execute(
+            "UPDATE recipients SET state = 'CANCEL', updated_at = ?, done_at = ?"
+            " WHERE msgid = ? AND state = 'WAITING' RETURNING points",
+            (at, at, msgid),
+        ).fetchall()
+        refund = sum(points for (points,) in cancelled)
+        if cancelled and _all_cancelled(conn, msgid):
+            refund += request[0]
+        if refund:
+            _move_points(conn, account_id, refund, kind="refund", msgid=msgid, at=at)
+    return Cancelled(msgid=msgid, recipients=len(cancelled), points=refund)
+
+
+def _all_cancelled(conn: sqlite3.Connection, msgid: int) -> bool:
+    other = conn.execute(
+        "SELECT 1 FROM recipients WHERE msgid = ? AND state <> 'CANCEL' LIMIT 1", (msgid,)
+    ).fetchone()
+    return other is None

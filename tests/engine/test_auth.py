@@ -1,0 +1,263 @@
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from ipaddress import ip_network
+
+import pytest
+from argon2 import PasswordHasher
+
+from smsgw.domain.lockout import Lockout
+from smsgw.engine.auth import Authenticator, hash_secret, verify_secret
+from smsgw.errors import AuthError, ClosedUserError
+from smsgw.store.memory import MemoryStore
+
+CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
+PASSWORD = "correct horse"
+API_KEY = "k3y-0123456789"
+
+
+class CountingVerify:
+    """verify_secret, counting how often argon2 really runs."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, encoded_hash: str, secret: str) -> bool:
+        with self._lock:
+            self.calls += 1
+        return verify_secret(encoded_hash, secret)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Harness:
+    def __init__(self) -> None:
+        self.store = MemoryStore()
+        self.clock = Clock()
+        self.verify = CountingVerify()
+        self.auth = Authenticator(
+            self.store,
+            Lockout(failures=3, window_s=300, lock_s=900),
+            self.clock,
+            verify=self.verify,
+            hasher=CHEAP,
+        )
+
+
+@pytest.fixture
+async def harness() -> Harness:
+    harness = Harness()
+    await harness.store.create_account("alice", hash_secret(PASSWORD, CHEAP), 100, NOW)
+    return harness
+
+
+async def fail_times(harness: Harness, times: int, username: str = "alice") -> None:
+    for _ in range(times):
+        with pytest.raises(AuthError):
+            await harness.auth.authenticate(username, "wrong", None)
+
+
+def test_hash_secret_makes_argon2id_hashes_that_verify() -> None:
+    """hash_secret gives an argon2id hash that verify_secret accepts only with the secret."""
+    encoded = hash_secret(PASSWORD, CHEAP)
+    assert encoded.startswith("$argon2id$")
+    assert PASSWORD not in encoded
+    assert verify_secret(encoded, PASSWORD)
+    assert not verify_secret(encoded, "wrong")
+
+
+def test_verify_secret_is_false_for_a_malformed_hash() -> None:
+    """A corrupt stored hash never verifies and never raises."""
+    assert not verify_secret("not-a-hash", PASSWORD)
+
+
+async def test_right_password_opens_the_account(harness: Harness) -> None:
+    """The right username and password return the account."""
+    account = await harness.auth.authenticate("alice", PASSWORD, "192.0.2.1")
+    assert account.username == "alice"
+
+
+@pytest.mark.parametrize(
+    ("username", "secret"), [(None, PASSWORD), ("alice", None), ("", PASSWORD), ("alice", "")]
+)
+async def test_missing_credentials_fail(
+    harness: Harness, username: str | None, secret: str | None
+) -> None:
+    """A missing or empty username or secret is an authorization failure."""
+    with pytest.raises(AuthError):
+        await harness.auth.authenticate(username, secret, None)
+    assert harness.verify.calls == 0
+
+
+async def test_wrong_password_fails(harness: Harness) -> None:
+    """A wrong password is an authorization failure."""
+    with pytest.raises(AuthError):
+        await harness.auth.authenticate("alice", "wrong", None)
+
+
+async def test_unknown_user_fails_after_a_dummy_verification(harness: Harness) -> None:
+    """An unknown username costs one argon2 verification, like a wrong secret does."""
+    with pytest.raises(AuthError):
+        await harness.auth.authenticate("nobody", PASSWORD, None)
+    assert harness.verify.calls == 1
+
+
+async def test_unknown_users_are_locked_out_too(harness: Harness) -> None:
+    """Failures for an unknown username count, so lockout does not reveal which names exist."""
+    await fail_times(harness, 3, username="nobody")
+    assert harness.auth._lockout.is_locked("nobody", harness.clock.now)
+
+
+async def test_lockout_refuses_even_the_right_password(harness: Harness) -> None:
+    """After too many failures the right password is refused too, without running argon2."""
+    await fail_times(harness, 3)
+    calls = harness.verify.calls
+    with pytest.raises(AuthError):
+        await harness.auth.authenticate("alice", PASSWORD, None)
+    assert harness.verify.calls == calls
+
+
+async def test_lockout_lifts_after_lock_s(harness: Harness) -> None:
+    """Once lock_s has passed on the injected clock the right password works again."""
+    await fail_times(harness, 3)
+    harness.clock.now += 900
+    account = await harness.auth.authenticate("alice", PASSWORD, None)
+    assert account.username == "alice"
+
+
+async def test_success_clears_earlier_failures(harness: Harness) -> None:
+    """A success resets the failure count of the username."""
+    await fail_times(harness, 2)
+    await harness.auth.authenticate("alice", PASSWORD, None)
+    await fail_times(harness, 2)
+    await harness.auth.authenticate("alice", PASSWORD, None)
+
+
+async def test_api_key_replaces_the_password_once_set(harness: Harness) -> None:
+    """With an API key set only the key opens the API; the login password no longer does."""
+    await harness.store.set_api_key_hash("alice", hash_secret(API_KEY, CHEAP))
+    assert (await harness.auth.authenticate("alice", API_KEY, None)).username == "alice"
+    with pytest.raises(AuthError):
+        await harness.auth.authenticate("alice", PASSWORD, None)
+
+
+async def test_the_api_key_does_not_open_an_account_without_one(harness: Harness) -> None:
+    """Without an API key set only the password opens the account."""
+    with pytest.raises(AuthError):
+        await harness.auth.authenticate("alice", API_KEY, None)
+
+
+async def test_allow_list_admits_addresses_inside_a_cidr_block(harness: Harness) -> None:
+    """An address inside an allowed block is admitted."""
+    await harness.store.set_allowed_ips("alice", ["198.51.100.0/24"])
+    account = await harness.auth.authenticate("alice", PASSWORD, "198.51.100.77")
+    assert account.username == "alice"
+
+
+@pytest.mark.parametrize("address", ["198.51.101.1", None])
+async def test_allow_list_refuses_other_addresses(harness: Harness, address: str | None) -> None:
+    """An address outside the allow-list, or no address at all, is refused."""
+    await harness.store.set_allowed_ips("alice", ["198.51.100.0/24"])
+    with pytest.raises(AuthError):
+        await harness.auth.authenticate("alice", PASSWORD, address)
+
+
+async def test_disabled_account_is_a_closed_user(harness: Harness) -> None:
+    """A disabled account with the right secret answers Closed User."""
+    await harness.store.set_disabled("alice", disabled=True)
+    with pytest.raises(ClosedUserError):
+        await harness.auth.authenticate("alice", PASSWORD, None)
+
+
+async def test_disabled_account_with_a_wrong_secret_is_an_auth_failure(harness: Harness) -> None:
+    """A wrong secret says nothing about whether the account is disabled."""
+    await harness.store.set_disabled("alice", disabled=True)
+    with pytest.raises(AuthError):
+        await harness.auth.authenticate("alice", "wrong", None)
+
+
+async def test_cache_hit_skips_argon2(harness: Harness) -> None:
+    """A second success with the same secret is answered from the cache."""
+    await harness.auth.authenticate("alice", PASSWORD, None)
+    await harness.auth.authenticate("alice", PASSWORD, None)
+    assert harness.verify.calls == 1
+
+
+async def test_wrong_secrets_never_enter_the_cache(harness: Harness) -> None:
+    """Each wrong attempt runs argon2 again and leaves the cache empty."""
+    await fail_times(harness, 2)
+    assert harness.verify.calls == 2
+    assert len(harness.auth._cache) == 0
+
+
+async def test_changing_the_password_invalidates_the_cache(harness: Harness) -> None:
+    """After a password change the old password fails at once, even though it was cached."""
+    await harness.auth.authenticate("alice", PASSWORD, None)
+    await harness.store.set_password_hash("alice", hash_secret("new password", CHEAP))
+    with pytest.raises(AuthError):
+        await harness.auth.authenticate("alice", PASSWORD, None)
+    assert (await harness.auth.authenticate("alice", "new password", None)).username == "alice"
+
+
+async def test_setting_an_api_key_invalidates_a_cached_password(harness: Harness) -> None:
+    """A cached password stops opening the API once an API key is set."""
+    await harness.auth.authenticate("alice", PASSWORD, None)
+    await harness.store.set_api_key_hash("alice", hash_secret(API_KEY, CHEAP))
+    with pytest.raises(AuthError):
+        await harness.auth.authenticate("alice", PASSWORD, None)
+
+
+async def test_cache_is_bounded_and_keeps_no_secret(harness: Harness) -> None:
+    """The cache holds at most cache_size entries, keyed by digests, never by the secret."""
+    auth = Authenticator(harness.store, Lockout(), harness.clock, cache_size=1, hasher=CHEAP)
+    await harness.store.create_account("bob", hash_secret("bob pw", CHEAP), 0, NOW)
+    await auth.authenticate("alice", PASSWORD, None)
+    await auth.authenticate("bob", "bob pw", None)
+    assert len(auth._cache) == 1
+    (key,) = auth._cache
+    assert PASSWORD.encode() not in key
+    assert b"bob pw" not in key
+
+
+async def test_cache_hits_still_obey_the_allow_list(harness: Harness) -> None:
+    """A cached secret does not bypass a newly set allow-list."""
+    await harness.auth.authenticate("alice", PASSWORD, "192.0.2.1")
+    await harness.store.set_allowed_ips("alice", ["198.51.100.0/24"])
+    with pytest.raises(AuthError):
+        await harness.auth.authenticate("alice", PASSWORD, "192.0.2.1")
+
+
+async def test_auth_errors_are_generic_and_echo_no_input(harness: Harness) -> None:
+    """Every failure reads the same and never contains the username or the secret."""
+    errors: list[AuthError] = []
+    for username, secret in [("alice", "s3cr3t-guess"), ("nobody-x", "s3cr3t-guess")]:
+        with pytest.raises(AuthError) as caught:
+            await harness.auth.authenticate(username, secret, None)
+        errors.append(caught.value)
+    texts = {(str(error), repr(error), error.statusstr) for error in errors}
+    assert len(texts) == 1
+    shown = "".join(texts.pop())
+    assert not any(word in shown for word in ("s3cr3t", "alice", "nobody"))
+
+
+async def test_secrets_appear_in_no_repr(harness: Harness) -> None:
+    """Neither the authenticator nor the returned account shows the secret."""
+    account = await harness.auth.authenticate("alice", PASSWORD, None)
+    assert PASSWORD not in repr(harness.auth)
+    assert PASSWORD not in repr(account)
+
+
+def test_client_address_uses_the_trusted_proxies() -> None:
+    """The authenticator reads X-Forwarded-For only through its trusted proxies."""
+    auth = Authenticator(MemoryStore(), Lockout(), Clock(), [ip_network("10.0.0.0/8")])
+    assert auth.client_address("10.0.0.1", "203.0.113.5") == "203.0.113.5"
+    assert auth.client_address("192.0.2.1", "203.0.113.5") == "192.0.2.1"

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import asyncpg
+import pytest
+
+from smsgw.errors import StoreError
+from smsgw.store.postgres import PostgresStore
+from smsgw.store.schema import latest_version
+from tests.store.contract import MakeStore, RowCount, SqlStoreContract
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from smsgw.store.port import Store
+
+pytestmark = pytest.mark.postgres
+
+LATEST = latest_version("postgres")
+
+
+async def schema_of(url: str) -> list[tuple[object, ...]]:
+    conn = await asyncpg.connect(url)
+    try:
+        columns = await conn.fetch(
+            "SELECT table_name, column_name, data_type, is_nullable, column_default,"
+            " is_identity FROM information_schema.columns WHERE table_schema = 'public'"
+            " ORDER BY table_name, column_name"
+        )
+        indexes = await conn.fetch(
+            "SELECT tablename, indexname, indexdef FROM pg_indexes"
+            " WHERE schemaname = 'public' ORDER BY indexname"
+        )
+        constraints = await conn.fetch(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)"
+            " FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY conname"
+        )
+        versions = await conn.fetch("SELECT version, name FROM schema_migrations ORDER BY 1")
+    finally:
+        await conn.close()
+    return [tuple(row) for row in (*columns, *indexes, *constraints, *versions)]
+
+
+async def reset(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    finally:
+        await conn.close()
+
+
+class TestPostgresStore(SqlStoreContract):
+    @pytest.fixture
+    def make_store(self, postgres_url: str) -> MakeStore:
+        async def make() -> Store:
+            # Tiny msgid blocks make two stores interleave their reservations.
+            return PostgresStore(postgres_url, msgid_block=3)
+
+        return make
+
+    @pytest.fixture
+    async def store(self, make_store: MakeStore) -> AsyncIterator[Store]:
+        store = await make_store()
+        await store.upgrade()
+        await store.open()
+        yield store
+        await store.close()
+
+    @pytest.fixture
+    def row_count(self, postgres_url: str) -> RowCount:
+        async def count(table: str) -> int:
+            conn = await asyncpg.connect(postgres_url)
+            try:
+                return int(await conn.fetchval(f"SELECT COUNT(*) FROM {table}"))
+            finally:
+                await conn.close()
+
+        return count
+
+
+async def test_open_refuses_a_partly_upgraded_database(postgres_url: str) -> None:
+    """open() refuses an empty or older schema with the fix in the message."""
+    store = PostgresStore(postgres_url)
+    with pytest.raises(StoreError, match=f"version 0, expected {LATEST}.*smsgw db upgrade"):
+        await store.open()
+    assert await store.upgrade(to=1) == [1]
+    with pytest.raises(StoreError, match="schema is at version 1"):
+        await store.open()
+    assert await store.upgrade() == list(range(2, LATEST + 1))
+    await store.open()
+    await store.close()
+
+
+async def test_upgrade_step_by_step_equals_fresh(postgres_url: str) -> None:
+    """Upgrading one version at a time yields exactly the schema of one full upgrade."""
+    for version in range(1, LATEST + 1):
+        stepwise = PostgresStore(postgres_url)
+        assert await stepwise.upgrade(to=version) == [version]
+        await stepwise.close()
+    stepwise_schema = await schema_of(postgres_url)
+    await reset(postgres_url)
+    fresh = PostgresStore(postgres_url)
+    await fresh.upgrade()
+    await fresh.close()
+    assert stepwise_schema == await schema_of(postgres_url)
+
+
+async def test_concurrent_upgrades_apply_each_version_once(postgres_url: str) -> None:
+    """Two stores upgrading at once serialise on the advisory lock; one does all the work."""
+    first, second = PostgresStore(postgres_url), PostgresStore(postgres_url)
+    applied = await asyncio.gather(first.upgrade(), second.upgrade())
+    await first.close()
+    await second.close()
+    assert sorted(applied, key=len) == [[], list(range(1, LATEST + 1))]
+
+
+async def test_unreachable_server_error_hides_the_password() -> None:
+    """A connection failure names host and port, never the password of the URL."""
+    store = PostgresStore("postgresql://smsgw:s3cret-pw@127.0.0.1:1/smsgw")
+    with pytest.raises(StoreError) as caught:
+        await store.open()
+    assert "127.0.0.1:1" in str(caught.value)
+    assert "s3cret-pw" not in str(caught.value)
+    assert "s3cret-pw" not in repr(store)

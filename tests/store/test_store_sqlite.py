@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from typing import TYPE_CHECKING
+
+import pytest
+
+from smsgw.errors import StoreError
+from smsgw.store.schema import latest_version
+from smsgw.store.sqlite import SqliteStore
+from tests.store.contract import MakeStore, RowCount, SqlStoreContract
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+    from smsgw.store.port import Store
+
+
+def schema_of(path: Path) -> list[tuple[str, str, str]]:
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(
+            "SELECT type, name, COALESCE(sql, '') FROM sqlite_master ORDER BY type, name"
+        ).fetchall()
+        versions = conn.execute("SELECT version, name FROM schema_migrations").fetchall()
+    conn.close()
+    return rows + [("migration", str(version), name) for version, name in versions]
+
+
+class TestSqliteStore(SqlStoreContract):
+    @pytest.fixture
+    def make_store(self, tmp_path: Path) -> MakeStore:
+        async def make() -> Store:
+            # Tiny msgid blocks make two stores interleave their reservations.
+            return SqliteStore(tmp_path / "smsgw.db", msgid_block=3)
+
+        return make
+
+    @pytest.fixture
+    async def store(self, make_store: MakeStore) -> AsyncIterator[Store]:
+        store = await make_store()
+        await store.upgrade()
+        await store.open()
+        yield store
+        await store.close()
+
+    @pytest.fixture
+    def row_count(self, tmp_path: Path) -> RowCount:
+        async def count(table: str) -> int:
+            with sqlite3.connect(tmp_path / "smsgw.db") as conn:
+                (rows,) = conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
+            conn.close()
+            return int(rows)
+
+        return count
+
+
+async def test_open_refuses_a_database_without_schema(tmp_path: Path) -> None:
+    """open() on a database that was never upgraded names the versions and the fix."""
+    store = SqliteStore(tmp_path / "empty.db")
+    expected = latest_version("sqlite")
+    with pytest.raises(StoreError, match=f"version 0, expected {expected}.*smsgw db upgrade"):
+        await store.open()
+    await store.close()
+
+
+async def test_open_refuses_a_partly_upgraded_database(tmp_path: Path) -> None:
+    """open() refuses a schema that is behind, and accepts it once upgraded."""
+    store = SqliteStore(tmp_path / "old.db")
+    assert await store.upgrade(to=1) == [1]
+    with pytest.raises(StoreError, match="schema is at version 1"):
+        await store.open()
+    assert await store.upgrade() == list(range(2, latest_version("sqlite") + 1))
+    await store.open()
+    assert await store.schema_version() == latest_version("sqlite")
+    await store.close()
+
+
+async def test_upgrade_step_by_step_equals_fresh(tmp_path: Path) -> None:
+    """Upgrading one version at a time yields exactly the schema of one full upgrade."""
+    stepwise = SqliteStore(tmp_path / "stepwise.db")
+    for version in range(1, latest_version("sqlite") + 1):
+        assert await stepwise.upgrade(to=version) == [version]
+        await stepwise.close()
+    fresh = SqliteStore(tmp_path / "fresh.db")
+    await fresh.upgrade()
+    await fresh.close()
+    assert schema_of(tmp_path / "stepwise.db") == schema_of(tmp_path / "fresh.db")
+
+
+async def test_concurrent_upgrades_apply_each_version_once(tmp_path: Path) -> None:
+    """Two stores upgrading one file at once apply every migration exactly once."""
+    first, second = SqliteStore(tmp_path / "db.db"), SqliteStore(tmp_path / "db.db")
+    applied = await asyncio.gather(first.upgrade(), second.upgrade())
+    await first.close()
+    await second.close()
+    assert sorted(applied[0] + applied[1]) == list(range(1, latest_version("sqlite") + 1))
+
+
+async def test_connection_is_durable_and_shareable(tmp_path: Path) -> None:
+    """The writer runs in WAL mode with synchronous=FULL, foreign keys and a busy timeout."""
+    store = SqliteStore(tmp_path / "db.db")
+    await store.upgrade()
+    pragmas = await store._write(
+        lambda conn: [
+            conn.execute(f"PRAGMA {name}").fetchone()[0]
+            for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+        ]
+    )
+    await store.close()
+    assert pragmas == ["wal", 2, 1, 5000]
+
+
+async def test_reads_before_open_are_refused(tmp_path: Path) -> None:
+    """A store that was not opened raises StoreError instead of touching the file."""
+    store = SqliteStore(tmp_path / "db.db")
+    with pytest.raises(StoreError, match="not open"):
+        await store.get_account("alice")
+
+
+def test_repr_names_the_file(tmp_path: Path) -> None:
+    """The repr shows the database file."""
+    assert "db.db" in repr(SqliteStore(tmp_path / "db.db"))
