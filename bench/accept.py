@@ -101,9 +101,16 @@ async def count_requests(url: str) -> int:
         await conn.close()
 
 
-def run_one(url: str, seconds: int, connections: int, recipients: int) -> dict[str, str]:
+def run_one(
+    url: str, seconds: int, connections: int, recipients: int, workers: int
+) -> dict[str, str]:
     port = free_port()
-    env = {**os.environ, "SMSGW_DATABASE_URL": url, "SMSGW_HTTP_PORT": str(port)}
+    env = {
+        **os.environ,
+        "SMSGW_DATABASE_URL": url,
+        "SMSGW_HTTP_PORT": str(port),
+        "SMSGW_HTTP_WORKERS": str(workers),
+    }
     env.pop("SMSGW_CONFIG", None)
     smsgw(env, "db", "upgrade")
     smsgw(env, "account", "create", "bench", "--password", PASSWORD, "--points", "1000000000")
@@ -151,11 +158,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--recipients", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2, help="API processes (2 cores here)")
     args = parser.parse_args()
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     print(
         f"durable sendsms accepts, {args.recipients} recipient(s)/request, "
-        f"{args.connections} connections, {args.seconds} s, 1 server process"
+        f"{args.connections} connections, {args.seconds} s, {args.workers} API process(es)"
     )
     header = ("backend", "accepted/s", "p50 ms", "p99 ms", "ok", "bad", "stored")
     print(f"{header[0]:10} " + " ".join(f"{h:>10}" for h in header[1:]))
@@ -166,7 +174,7 @@ def main() -> None:
             else:
                 dbname, url = asyncio.run(create_pg_database())
             try:
-                r = run_one(url, args.seconds, args.connections, args.recipients)
+                r = run_one(url, args.seconds, args.connections, args.recipients, args.workers)
             finally:
                 if dbname:
                     asyncio.run(drop_pg_database(dbname))

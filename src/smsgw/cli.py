@@ -115,7 +115,7 @@ def describe(account: Account, out: TextIO = sys.stdout) -> None:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    serve(settings, log_level=getattr(args, "log_level", "info"))
+    serve(settings, config_path=args.config, log_level=getattr(args, "log_level", "info"))
     return 0
 
 

@@ -167,6 +167,8 @@ class HttpSettings:
     # Addresses or CIDR blocks, validated and normalised: "192.0.2.1" becomes "192.0.2.1/32".
     trusted_proxies: tuple[str, ...] = field(default=(), metadata={"convert": _to_networks})
     max_body_bytes: int = _setting(65536, _positive)
+    # API processes sharing the port; more than one pays only with a core to spare.
+    workers: int = _setting(1, _between(1, 64))
 
 
 @dataclass(frozen=True, slots=True)

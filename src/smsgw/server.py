@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from smsgw.api.app import SmsgoApp
+from smsgw.config import load_settings
 from smsgw.domain.lockout import Lockout
 from smsgw.domain.netaddr import parse_networks
 from smsgw.engine.auth import Authenticator
@@ -34,7 +38,9 @@ class Runtime:
     app: SmsgoApp
 
 
-def build(settings: Settings, store: Store | None = None) -> Runtime:
+def build(
+    settings: Settings, store: Store | None = None, *, upgrade: bool | None = None
+) -> Runtime:
     """Wire store, authenticator, gateway and ASGI app; nothing is opened yet."""
     store = store if store is not None else open_store(settings.database.url)
     auth_settings = settings.auth
@@ -44,7 +50,8 @@ def build(settings: Settings, store: Store | None = None) -> Runtime:
     trusted = parse_networks(settings.http.trusted_proxies, "http.trusted_proxies")
     authenticator = Authenticator(store, lockout, time.monotonic, trusted)
     gateway = Gateway(settings, store, authenticator, utc_now)
-    upgrade = settings.database.url.startswith("sqlite")
+    if upgrade is None:
+        upgrade = _upgrades_itself(settings)
 
     async def startup() -> None:
         if upgrade:
@@ -61,10 +68,25 @@ def build(settings: Settings, store: Store | None = None) -> Runtime:
     return Runtime(settings, store, gateway, app)
 
 
-def uvicorn_config(runtime: Runtime, *, log_level: str = "info") -> uvicorn.Config:
-    http = runtime.settings.http
+def _upgrades_itself(settings: Settings) -> bool:
+    """SQLite is migrated by `serve`; PostgreSQL, shared by nodes, only by `smsgw db upgrade`."""
+    return settings.database.url.startswith("sqlite")
+
+
+def create_app() -> SmsgoApp:
+    """The app of one worker process (uvicorn's factory), configured from the environment."""
+    return build(load_settings(None, os.environ), upgrade=False).app
+
+
+def uvicorn_config(
+    runtime: Runtime | None, settings: Settings, *, log_level: str = "info"
+) -> uvicorn.Config:
+    """uvicorn's settings: one in-process app, or worker processes built by create_app."""
+    http = settings.http
     return uvicorn.Config(
-        runtime.app,
+        runtime.app if runtime is not None else "smsgw.server:create_app",
+        factory=runtime is None,
+        workers=http.workers if runtime is None else None,
         host=http.host,
         port=http.port,
         ssl_certfile=str(http.tls_cert) if http.tls_cert else None,
@@ -74,12 +96,29 @@ def uvicorn_config(runtime: Runtime, *, log_level: str = "info") -> uvicorn.Conf
         lifespan="on",
         # uvicorn's access log would print the password in the query string; ours redacts it.
         access_log=False,
+        # X-Forwarded-For is believed only from http.trusted_proxies, by the app itself.
+        proxy_headers=False,
         log_level=log_level,
         server_header=False,
     )
 
 
-def serve(settings: Settings, *, log_level: str = "info") -> None:
+def serve(settings: Settings, *, config_path: str | None = None, log_level: str = "info") -> None:
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
-    runtime = build(settings)
-    uvicorn.Server(uvicorn_config(runtime, log_level=log_level)).run()
+    if settings.http.workers == 1:
+        runtime = build(settings)
+        uvicorn.Server(uvicorn_config(runtime, settings, log_level=log_level)).run()
+        return
+    if _upgrades_itself(settings):
+        asyncio.run(_upgrade(settings))
+    if config_path is not None:
+        os.environ["SMSGW_CONFIG"] = config_path  # the workers read the same file
+    config = uvicorn_config(None, settings, log_level=log_level)
+    sock = config.bind_socket()
+    Multiprocess(config, sockets=[sock]).run()
+
+
+async def _upgrade(settings: Settings) -> None:
+    store = open_store(settings.database.url)
+    await store.upgrade()
+    await store.close()

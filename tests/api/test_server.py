@@ -37,7 +37,7 @@ async def base_url(tmp_path: Path) -> AsyncIterator[str]:
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn_config(runtime, log_level="warning"))
+    server = uvicorn.Server(uvicorn_config(runtime, settings, log_level="warning"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         yield f"http://127.0.0.1:{port}/sms_gw"

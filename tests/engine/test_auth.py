@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import threading
 from datetime import UTC, datetime
 from ipaddress import ip_network
@@ -189,6 +190,15 @@ async def test_cache_hit_skips_argon2(harness: Harness) -> None:
     """A second success with the same secret is answered from the cache."""
     await harness.auth.authenticate("alice", PASSWORD, None)
     await harness.auth.authenticate("alice", PASSWORD, None)
+    assert harness.verify.calls == 1
+
+
+async def test_concurrent_first_requests_share_one_verification(harness: Harness) -> None:
+    """Many requests with the same cold secret at once run argon2 only once."""
+    results = await asyncio.gather(
+        *(harness.auth.authenticate("alice", PASSWORD, None) for _ in range(20))
+    )
+    assert {account.username for account in results} == {"alice"}
     assert harness.verify.calls == 1
 
 

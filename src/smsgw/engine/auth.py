@@ -12,7 +12,7 @@ The order of checks (each failure is ``-2`` with a generic detail, except a disa
 6. account disabled: ``-6``.
 
 Verification cache: argon2 costs tens of milliseconds of CPU, so it runs in a worker thread
-and successes are remembered. The key is an HMAC-SHA256, under a random per-process key, of
+and successes are remembered. The key is a keyed BLAKE2b MAC, under a random per-process key, of
 ``username NUL secret``; the value is the hash the secret was verified against. A hit counts
 only while that hash is still the account's current one, and the account row is read on every
 request, so changing a password or API key invalidates the cache at once, on every node. The
@@ -85,6 +85,7 @@ class Authenticator:
         self._cache: OrderedDict[bytes, str] = OrderedDict()
         self._cache_key_secret = secrets.token_bytes(32)
         self._dummy_hash: str | None = None
+        self._in_flight: dict[tuple[bytes, str], asyncio.Future[bool]] = {}
 
     def client_address(self, peer: str | None, forwarded_for: str | None) -> str | None:
         """The client's address, read through the configured trusted proxies."""
@@ -122,10 +123,24 @@ class Authenticator:
         if cached is not None and hmac.compare_digest(cached, expected):
             self._cache.move_to_end(key)
             return True
-        if not await asyncio.to_thread(self._verify, expected, secret):
+        if not await self._verify_once(key, expected, secret):
             return False
         self._remember(key, expected)
         return True
+
+    async def _verify_once(self, key: bytes, expected: str, secret: str) -> bool:
+        """One argon2 run per (secret, hash), however many requests present it at once.
+
+        Without this, a client opening 64 connections with a cold cache costs 64 argon2 runs
+        before the first success is cached.
+        """
+        flight = (key, expected)
+        pending = self._in_flight.get(flight)
+        if pending is None:
+            pending = asyncio.ensure_future(asyncio.to_thread(self._verify, expected, secret))
+            self._in_flight[flight] = pending
+            pending.add_done_callback(lambda _: self._in_flight.pop(flight, None))
+        return await asyncio.shield(pending)
 
     async def _verify_dummy(self, secret: str) -> None:
         if self._dummy_hash is None:
@@ -135,7 +150,7 @@ class Authenticator:
 
     def _cache_key(self, username: str, secret: str) -> bytes:
         message = f"{username}\0{secret}".encode(errors="surrogatepass")
-        return hmac.new(self._cache_key_secret, message, hashlib.sha256).digest()
+        return hashlib.blake2b(message, key=self._cache_key_secret, digest_size=32).digest()
 
     def _remember(self, key: bytes, verified_hash: str) -> None:
         self._cache[key] = verified_hash
