@@ -9,6 +9,8 @@ from smsgw.config import (
     DatabaseSettings,
     RouteSettings,
     Settings,
+    SimulatorRule,
+    SimulatorSettings,
     load_settings,
 )
 from smsgw.domain.pricing import Rate
@@ -119,6 +121,30 @@ def test_toml_file_sets_every_section(tmp_path: Path) -> None:
     assert connector.national_numbers is True
     assert settings.routes == (RouteSettings(prefix="09", connector="cht"),)
     assert settings.rates == (Rate(prefix="+81", points_per_segment=3),)
+
+
+def test_connector_smpp_tuning_defaults_and_file_values(tmp_path: Path) -> None:
+    """The ESME tuning settings default sensibly and are read from a connector table."""
+    default = ConnectorSettings(name="x")
+    assert (
+        default.response_timeout_s,
+        default.long_form,
+        default.reconnect_max_s,
+        default.throttle_backoff_s,
+        default.registered_delivery,
+    ) == (10.0, "udh", 30.0, 1.0, 1)
+    text = (
+        '[[connectors]]\nname = "cht"\nresponse_timeout_s = 2.5\nlong_form = "sar"\n'
+        "reconnect_max_s = 60\nthrottle_backoff_s = 0.5\nregistered_delivery = 0\n"
+    )
+    (connector,) = load_settings(write(tmp_path, text), {}).connectors
+    assert (
+        connector.response_timeout_s,
+        connector.long_form,
+        connector.reconnect_max_s,
+        connector.throttle_backoff_s,
+        connector.registered_delivery,
+    ) == (2.5, "sar", 60.0, 0.5, 0)
 
 
 def test_the_documented_example_file_loads() -> None:
@@ -256,6 +282,14 @@ def test_bad_environment_values_name_setting_and_variable(variable: str, value: 
         ('[[connectors]]\nname = "a"\nwindow = 0', "connectors[0].window"),
         ('[[connectors]]\nname = "a"\nenquire_link_s = 0', "connectors[0].enquire_link_s"),
         ('[[connectors]]\nname = "a"\nsource_ton = 256', "connectors[0].source_ton"),
+        ('[[connectors]]\nname = "a"\nresponse_timeout_s = 0', "connectors[0].response_timeout_s"),
+        ('[[connectors]]\nname = "a"\nlong_form = "tlv"', "connectors[0].long_form"),
+        ('[[connectors]]\nname = "a"\nreconnect_max_s = -1', "connectors[0].reconnect_max_s"),
+        ('[[connectors]]\nname = "a"\nthrottle_backoff_s = 0', "connectors[0].throttle_backoff_s"),
+        (
+            '[[connectors]]\nname = "a"\nregistered_delivery = 256',
+            "connectors[0].registered_delivery",
+        ),
         ('[[connectors]]\nname = "a"\nsystem_id = "x_long_system_id"', "connectors[0].system_id"),
         ('[[connectors]]\nname = "a"\n[[connectors]]\nname = "a"', "connectors[1].name"),
         ('[[routes]]\nprefix = "09"\nconnector = "nowhere"', "routes[0].connector"),
@@ -369,3 +403,85 @@ def test_connector_lookup_by_name() -> None:
     assert settings.connector("sim").kind == "simulator"
     with pytest.raises(KeyError):
         settings.connector("nope")
+
+
+def test_simulator_defaults() -> None:
+    """The simulator listens on 2775/2776, binds smsgw/secret, delivers everything after 1 s."""
+    simulator = load_settings(None, {}).simulator
+    assert (simulator.system_id, simulator.password) == ("smsgw", "secret")
+    assert (simulator.host, simulator.port, simulator.control_port) == ("127.0.0.1", 2775, 2776)
+    assert simulator.receipt_delay_s == 1.0
+    assert dict(simulator.outcomes) == {"DELIVRD": 1.0}
+    assert simulator.rules == ()
+    assert (simulator.throttle_tps, simulator.drop_every_s, simulator.stall_s) == (0, 0, 0)
+    assert (simulator.duplicate_receipts, simulator.early_receipts) == (False, False)
+    assert simulator.seed is None
+    assert simulator == SimulatorSettings()
+
+
+def test_simulator_section_from_file_and_environment(tmp_path: Path) -> None:
+    """Outcomes, rules and behaviours come from the file; scalars also from SMSGW_SIMULATOR_*."""
+    path = write(
+        tmp_path,
+        """
+        [simulator]
+        outcomes = { DELIVRD = 0.95, UNDELIV = 0.03, EXPIRED = 0.02 }
+        stall_every_s = 10
+        stall_s = 2
+        seed = 42
+        [[simulator.rules]]
+        suffix = "0000"
+        outcome = "UNDELIV"
+        [[simulator.rules]]
+        prefix = "8869111"
+        submit_status = "ESME_RINVDSTADR"
+        """,
+    )
+    simulator = load_settings(path, {"SMSGW_SIMULATOR_PORT": "3775"}).simulator
+    assert dict(simulator.outcomes) == {"DELIVRD": 0.95, "UNDELIV": 0.03, "EXPIRED": 0.02}
+    assert simulator.rules == (
+        SimulatorRule(suffix="0000", outcome="UNDELIV"),
+        SimulatorRule(prefix="8869111", submit_status="ESME_RINVDSTADR"),
+    )
+    assert (simulator.stall_every_s, simulator.stall_s, simulator.seed) == (10, 2, 42)
+    assert simulator.port == 3775
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("[simulator]\noutcomes = { DELIVERED = 1 }", "simulator.outcomes"),
+        ("[simulator]\noutcomes = { ENROUTE = 1 }", "simulator.outcomes"),
+        ("[simulator]\noutcomes = { DELIVRD = 0 }", "simulator.outcomes"),
+        ("[simulator]\noutcomes = {}", "simulator.outcomes"),
+        ("[simulator]\nport = 0", "simulator.port"),
+        ("[simulator]\nreceipt_delay_s = -1", "simulator.receipt_delay_s"),
+        ("[simulator]\nthrottle_tps = -1", "simulator.throttle_tps"),
+        ("[simulator]\npassword = 'ninechars'", "simulator.password"),
+        ("[simulator]\nstall_s = 2", "simulator.stall_s"),
+        ("[simulator]\nstall_every_s = 2\nstall_s = 2", "simulator.stall_s"),
+        ("[simulator]\nseed = 'x'", "simulator.seed"),
+        ("[simulator]\ncolour = 1", "simulator.colour"),
+        ("[[simulator.rules]]\noutcome = 'UNDELIV'", "simulator.rules[0].suffix"),
+        (
+            "[[simulator.rules]]\nsuffix = '1'\nprefix = '2'\noutcome = 'UNDELIV'",
+            "simulator.rules[0].suffix",
+        ),
+        ("[[simulator.rules]]\nsuffix = '0000'", "simulator.rules[0].outcome"),
+        ("[[simulator.rules]]\nsuffix = '0x'\noutcome = 'UNDELIV'", "simulator.rules[0].suffix"),
+        ("[[simulator.rules]]\nsuffix = '0'\noutcome = 'GONE'", "simulator.rules[0].outcome"),
+        (
+            "[[simulator.rules]]\nsuffix = '0'\nsubmit_status = 'NOPE'",
+            "simulator.rules[0].submit_status",
+        ),
+    ],
+)
+def test_bad_simulator_settings_name_the_setting(tmp_path: Path, text: str, name: str) -> None:
+    """Every bad simulator setting is refused with its dotted name."""
+    assert config_error(tmp_path, text).name == name
+
+
+def test_simulator_password_is_hidden_from_repr(tmp_path: Path) -> None:
+    """The simulator password never shows in a repr."""
+    path = write(tmp_path, "[simulator]\npassword = 'hunter2'\n")
+    assert "hunter2" not in repr(load_settings(path, {}))

@@ -1,5 +1,7 @@
 """The ``smsgw`` command: serve the gateway, run the demo, manage the database and accounts.
 
+``smsgw simulator`` runs the SMSC simulator; ``smsgw simulator mo`` makes it send an MO.
+
 Each command parses its arguments, calls one engine use case, and prints the outcome. Known
 failures (a bad setting, a broken account rule, an unknown account) print one line to stderr
 and exit 2; they never show a stack trace.
@@ -11,13 +13,19 @@ import argparse
 import asyncio
 import os
 import secrets
+import signal
 import sys
 from typing import TYPE_CHECKING, TextIO
+
+import httpx
+import uvicorn
 
 from smsgw.config import Settings, load_settings
 from smsgw.engine import accounts
 from smsgw.errors import AccountExistsError, SmsgwError
 from smsgw.server import serve, utc_now
+from smsgw.smpp.simulator import ControlApp, Simulator, control_config
+from smsgw.smpp.simulator.control import CONTROL_HOST
 from smsgw.store import open_store
 
 if TYPE_CHECKING:
@@ -56,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database schema").add_subparsers(required=True)
     db.add_parser("upgrade", help="apply pending migrations").set_defaults(handler=_db_upgrade)
     _account_commands(commands.add_parser("account", help="manage accounts"))
+    _simulator_commands(commands.add_parser("simulator", help="run the SMSC simulator"))
     return parser
 
 
@@ -88,6 +97,23 @@ def _account_commands(parser: argparse.ArgumentParser) -> None:
     show.add_argument("username")
     show.set_defaults(handler=_account_show)
     sub.add_parser("list", help="list accounts").set_defaults(handler=_account_list)
+
+
+def _simulator_commands(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, help="SMPP port (default: simulator.port)")
+    parser.add_argument(
+        "--control-port", type=int, help="control HTTP port (default: simulator.control_port)"
+    )
+    # SUPPRESS: without it this option's default would hide `smsgw --config X simulator`.
+    parser.add_argument("--config", default=argparse.SUPPRESS, help="path of smsgw.toml")
+    parser.set_defaults(handler=_simulator_run)
+    sub = parser.add_subparsers(metavar="ACTION")
+    mo = sub.add_parser("mo", help="make a running simulator send an MO (handset) message")
+    mo.add_argument("--from", dest="source", required=True, help="handset number")
+    mo.add_argument("--to", dest="destination", required=True, help="the gateway's number")
+    mo.add_argument("text")
+    mo.add_argument("--control", help="control endpoint (default: http://127.0.0.1:CONTROL_PORT)")
+    mo.set_defaults(handler=_simulator_mo)
 
 
 def _with_store(settings: Settings, action: Callable[[Store], Awaitable[int]]) -> int:
@@ -197,6 +223,55 @@ def _account_list(settings: Settings, _: argparse.Namespace) -> int:
         return 0
 
     return _with_store(settings, action)
+
+
+def _simulator_run(settings: Settings, args: argparse.Namespace) -> int:
+    """Runs the simulator until SIGINT/SIGTERM; uvicorn owns the signals and the shutdown."""
+    simulator_settings = settings.simulator
+    port = simulator_settings.port if args.port is None else args.port
+    control_port = args.control_port or simulator_settings.control_port
+    simulator = Simulator(simulator_settings)
+
+    async def startup() -> None:
+        bound = await simulator.start(simulator_settings.host, port)
+        print(
+            f"smsgw simulator: SMPP on {simulator_settings.host}:{bound},"
+            f" control on http://{CONTROL_HOST}:{control_port}",
+            flush=True,
+        )
+
+    app = ControlApp(simulator, on_startup=startup, on_shutdown=simulator.stop)
+    server = uvicorn.Server(control_config(app, control_port))
+    # uvicorn shuts down on SIGINT/SIGTERM, then raises the signal again for the previous
+    # handler: by then the shutdown was clean, so the command ends normally.
+    previous = signal.signal(signal.SIGTERM, _shut_down_already)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return 0 if server.started else 1
+
+
+def _shut_down_already(_signal: int, _frame: object) -> None:
+    """SIGTERM after uvicorn's clean shutdown: nothing left to do."""
+
+
+def _simulator_mo(settings: Settings, args: argparse.Namespace) -> int:
+    control = args.control or f"http://{CONTROL_HOST}:{settings.simulator.control_port}"
+    url = f"{control.rstrip('/')}/mo"
+    form = {"from": args.source, "to": args.destination, "text": args.text}
+    try:
+        response = httpx.post(url, data=form, timeout=10)
+    except httpx.HTTPError as error:
+        print(f"smsgw: cannot reach the simulator at {url}: {error}", file=sys.stderr)
+        return 2
+    if response.status_code != httpx.codes.OK:
+        print(f"smsgw: {response.text}", file=sys.stderr)
+        return 1
+    print(response.text)
+    return 0
 
 
 def _demo(settings: Settings, args: argparse.Namespace) -> int:

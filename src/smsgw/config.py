@@ -6,7 +6,8 @@ Sources, later ones winning:
 2. a TOML file: the ``path`` argument, else ``$SMSGW_CONFIG``, else ``./smsgw.toml`` if it
    exists (see ``smsgw.example.toml`` for every setting, documented);
 3. ``SMSGW_<SECTION>_<KEY>`` environment variables for the scalar sections (``http``,
-   ``database``, ``webhooks``, ``auth``, ``engine``), e.g. ``SMSGW_HTTP_PORT=8443``. Booleans
+   ``database``, ``webhooks``, ``auth``, ``engine``, and the scalar keys of ``simulator``),
+   e.g. ``SMSGW_HTTP_PORT=8443``. Booleans
    read true/false/1/0/yes/no; lists are comma-separated; an empty value for an optional
    setting unsets it. Other ``SMSGW_*`` variables are ignored (they belong to other tools).
 
@@ -33,6 +34,7 @@ from urllib.parse import urlsplit
 from smsgw.domain.netaddr import parse_network
 from smsgw.domain.pricing import Rate
 from smsgw.errors import ConfigError
+from smsgw.smpp.constants import CommandStatus
 
 T = TypeVar("T")
 Check = Callable[[Any], str | None]  # returns the reason a value is bad, or None
@@ -235,6 +237,11 @@ class ConnectorSettings:
     window: int = _setting(10, _at_least(1))
     enquire_link_s: float = _setting(30.0, _positive)
     national_numbers: bool = False
+    response_timeout_s: float = _setting(10.0, _positive)
+    long_form: Literal["udh", "sar", "payload"] = "udh"
+    reconnect_max_s: float = _setting(30.0, _positive)
+    throttle_backoff_s: float = _setting(1.0, _positive)
+    registered_delivery: int = _setting(1, _between(0, 255))
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +259,102 @@ class _RateTable:
 DEFAULT_CONNECTOR = ConnectorSettings(name="sim", kind="simulator")
 
 
+# Receipt outcomes the simulator may pick: the final states of the SMPP 3.4 text receipt.
+RECEIPT_OUTCOMES: tuple[str, ...] = (
+    "DELIVRD",
+    "UNDELIV",
+    "EXPIRED",
+    "DELETED",
+    "REJECTD",
+    "UNKNOWN",
+    "ACCEPTD",
+)
+
+
+def _outcome(value: str | None) -> str | None:
+    if value is None or value in RECEIPT_OUTCOMES:
+        return None
+    return f"must be one of {', '.join(RECEIPT_OUTCOMES)}"
+
+
+def _status_name(value: str | None) -> str | None:
+    if value is None or value in CommandStatus.__members__:
+        return None
+    return "must be an SMPP command_status name such as ESME_RINVDSTADR"
+
+
+def _digits(value: str) -> str | None:
+    return None if value.isdigit() or not value else "must be digits"
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatorRule:
+    """Destinations with this prefix or suffix (SMPP digits, e.g. 8869...) get a fixed fate."""
+
+    suffix: str = _setting("", _digits)
+    prefix: str = _setting("", _digits)
+    outcome: str | None = _setting(None, _outcome)
+    submit_status: str | None = _setting(None, _status_name)
+
+
+def _to_outcomes(value: object) -> Mapping[str, float]:
+    if not isinstance(value, dict) or not value:
+        raise _InvalidError("must be a table of outcome = weight with at least one entry")
+    weights: dict[str, float] = {}
+    for outcome, weight in value.items():
+        if outcome not in RECEIPT_OUTCOMES:
+            raise _InvalidError(f"{outcome!r} is not one of {', '.join(RECEIPT_OUTCOMES)}")
+        weights[outcome] = _to_float(weight)
+        if weights[outcome] <= 0:
+            raise _InvalidError(f"the weight of {outcome} must be greater than 0")
+    return MappingProxyType(weights)
+
+
+def _to_rules(value: object) -> tuple[SimulatorRule, ...]:
+    rules = _array("simulator.rules", value, SimulatorRule)
+    for index, rule in enumerate(rules):
+        name = f"simulator.rules[{index}]"
+        if bool(rule.suffix) == bool(rule.prefix):
+            raise ConfigError(f"{name}.suffix", "give exactly one of suffix and prefix")
+        if (rule.outcome is None) == (rule.submit_status is None):
+            raise ConfigError(f"{name}.outcome", "give exactly one of outcome and submit_status")
+    return rules
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatorSettings:
+    """The built-in SMSC simulator (``smsgw simulator``); 0 switches a behaviour off."""
+
+    system_id: str = _setting("smsgw", _not_empty, _at_most_chars(15))
+    password: str = field(default="secret", repr=False, metadata={"checks": (_at_most_chars(8),)})
+    host: str = _setting("127.0.0.1", _not_empty)
+    port: int = _setting(2775, _between(1, 65535))
+    control_port: int = _setting(2776, _between(1, 65535))
+    receipt_delay_s: float = _setting(1.0, _at_least(0))
+    outcomes: Mapping[str, float] = field(
+        default_factory=lambda: MappingProxyType({"DELIVRD": 1.0}),
+        metadata={"convert": _to_outcomes},
+    )
+    rules: tuple[SimulatorRule, ...] = field(default=(), metadata={"convert": _to_rules})
+    throttle_tps: float = _setting(0.0, _at_least(0))
+    drop_every_s: float = _setting(0.0, _at_least(0))
+    stall_every_s: float = _setting(0.0, _at_least(0))
+    stall_s: float = _setting(0.0, _at_least(0))
+    duplicate_receipts: bool = False
+    early_receipts: bool = False
+    seed: int | None = None
+
+
+def _simulator(simulator: SimulatorSettings) -> SimulatorSettings:
+    if (simulator.stall_every_s > 0) != (simulator.stall_s > 0):
+        raise ConfigError(
+            "simulator.stall_s", "set stall_s and stall_every_s together (or neither)"
+        )
+    if simulator.stall_s >= simulator.stall_every_s > 0:
+        raise ConfigError("simulator.stall_s", "must be less than stall_every_s")
+    return simulator
+
+
 @dataclass(frozen=True)
 class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
@@ -259,6 +362,7 @@ class Settings:
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
+    simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
     connectors: tuple[ConnectorSettings, ...] = (DEFAULT_CONNECTOR,)
     routes: tuple[RouteSettings, ...] = (RouteSettings(prefix="", connector="sim"),)
     rates: tuple[Rate, ...] = ()
@@ -300,6 +404,7 @@ def load_settings(path: str | Path | None, environ: Mapping[str, str]) -> Settin
         webhooks=_section("webhooks", WebhookSettings, document, environ),
         auth=_section("auth", AuthSettings, document, environ),
         engine=_section("engine", EngineSettings, document, environ),
+        simulator=_simulator(_section("simulator", SimulatorSettings, document, environ)),
         connectors=connectors,
         routes=_routes(document.get("routes", []), connectors),
         rates=_rates(document.get("rates", [])),
@@ -312,6 +417,7 @@ _SECTIONS: Mapping[str, type] = {
     "webhooks": WebhookSettings,
     "auth": AuthSettings,
     "engine": EngineSettings,
+    "simulator": SimulatorSettings,
 }
 _ARRAYS = frozenset({"connectors", "routes", "rates"})
 
@@ -442,6 +548,7 @@ _CONVERTERS: Mapping[object, Callable[[object], object]] = {
     str: _to_str,
     str | None: _to_str,  # TOML has no null: an absent key is None
     int: _to_int,
+    int | None: _to_int,
     float: _to_float,
     bool: _to_bool,
     tuple[float, ...]: _to_floats,
@@ -509,6 +616,7 @@ _ENV_PARSERS: Mapping[object, Callable[[str], object]] = {
     int: int,
     float: float,
     str | None: _env_optional,
+    int | None: lambda text: int(text) if text else _UNSET,
     tuple[float, ...]: _env_floats,
     tuple[str, ...]: _env_list,
 }
