@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest bench clean interop-deps
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -16,7 +16,23 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/smsgw demo
 
-test: $(STAMP)
+# Independent SMPP peers for tests/interop: PyPI ones come with the test extra ($(STAMP)); the
+# npm smpp package is installed from the committed lock file. apt runs only when node or npm
+# is missing, and npm ci only when the lock file changed: a second run does nothing.
+NODE_PEERS := tests/interop/peers/node
+NODE_STAMP := $(NODE_PEERS)/node_modules/.package-lock.json
+
+interop-deps: $(STAMP) $(NODE_STAMP)
+
+$(NODE_STAMP): $(NODE_PEERS)/package.json $(NODE_PEERS)/package-lock.json
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+		dpkg -s nodejs npm >/dev/null 2>&1 || apt-get update -qq; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm; \
+	fi
+	cd $(NODE_PEERS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: $(STAMP) interop-deps
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import secrets
 import signal
@@ -23,7 +24,7 @@ import uvicorn
 from smsgw.config import Settings, load_settings
 from smsgw.engine import accounts
 from smsgw.errors import AccountExistsError, SmsgwError
-from smsgw.server import serve, utc_now
+from smsgw.server import run_engine, serve, utc_now
 from smsgw.smpp.simulator import ControlApp, Simulator, control_config
 from smsgw.smpp.simulator.control import CONTROL_HOST
 from smsgw.store import open_store
@@ -55,17 +56,50 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="path of smsgw.toml (default: $SMSGW_CONFIG)")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     serve_cmd = commands.add_parser("serve", help="serve the smsgo HTTP API")
+    _log_level(serve_cmd)
     serve_cmd.add_argument(
-        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+        "--no-engine", action="store_true", help="the API only (run `smsgw engine` elsewhere)"
     )
     serve_cmd.set_defaults(handler=_serve)
+    engine_cmd = commands.add_parser("engine", help="run the delivery engine alone")
+    _log_level(engine_cmd)
+    engine_cmd.set_defaults(handler=_engine)
     demo = commands.add_parser("demo", help="initialise ./smsgw.db, a demo account, and serve")
     demo.set_defaults(handler=_demo)
     db = commands.add_parser("db", help="database schema").add_subparsers(required=True)
     db.add_parser("upgrade", help="apply pending migrations").set_defaults(handler=_db_upgrade)
     _account_commands(commands.add_parser("account", help="manage accounts"))
     _simulator_commands(commands.add_parser("simulator", help="run the SMSC simulator"))
+    _callback_commands(commands.add_parser("callbacks", help="the callbacks outbox"))
+    _reply_commands(commands.add_parser("replies", help="handset replies (MO)"))
     return parser
+
+
+def _log_level(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+
+
+def _callback_commands(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(required=True, metavar="ACTION")
+    retry = sub.add_parser("retry", help="send failed callbacks again")
+    retry.add_argument("--failed", action="store_true", required=True)
+    retry.add_argument("--account", help="only this account's callbacks")
+    retry.set_defaults(handler=_callbacks_retry)
+    listing = sub.add_parser("list", help="list callbacks")
+    listing.add_argument("--state", choices=["pending", "sent", "failed"])
+    listing.add_argument("--account")
+    listing.add_argument("--limit", type=int, default=100)
+    listing.set_defaults(handler=_callbacks_list)
+
+
+def _reply_commands(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(required=True, metavar="ACTION")
+    listing = sub.add_parser("list", help="list stored replies")
+    listing.add_argument("--unmatched", action="store_true", help="only replies matching nothing")
+    listing.add_argument("--limit", type=int, default=100)
+    listing.set_defaults(handler=_replies_list)
 
 
 def _account_commands(parser: argparse.ArgumentParser) -> None:
@@ -93,6 +127,13 @@ def _account_commands(parser: argparse.ArgumentParser) -> None:
         toggle = sub.add_parser(name, help=f"{name} an account")
         toggle.add_argument("username")
         toggle.set_defaults(handler=_account_toggle, disabled=disabled)
+    secret = sub.add_parser(
+        "set-webhook-secret", help="sign callbacks with HMAC-SHA256 (or --clear)"
+    )
+    secret.add_argument("username")
+    secret.add_argument("secret", nargs="?")
+    secret.add_argument("--clear", action="store_true")
+    secret.set_defaults(handler=_account_webhook_secret)
     show = sub.add_parser("show", help="show one account")
     show.add_argument("username")
     show.set_defaults(handler=_account_show)
@@ -140,9 +181,69 @@ def describe(account: Account, out: TextIO = sys.stdout) -> None:
     print(f"created:     {account.created_at:%Y-%m-%d %H:%M:%S} UTC", file=out)
 
 
-def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    serve(settings, config_path=args.config, log_level=getattr(args, "log_level", "info"))
+def _serve(settings: Settings, args: argparse.Namespace, *, demo: bool = False) -> int:
+    serve(
+        settings,
+        config_path=args.config,
+        log_level=getattr(args, "log_level", "info"),
+        engine=not getattr(args, "no_engine", False),
+        demo=demo,
+    )
     return 0
+
+
+def _engine(settings: Settings, args: argparse.Namespace) -> int:
+    run_engine(settings, log_level=args.log_level)
+    return 0
+
+
+def _account_webhook_secret(settings: Settings, args: argparse.Namespace) -> int:
+    if args.clear == (args.secret is not None):
+        print("smsgw: give either SECRET or --clear", file=sys.stderr)
+        return 2
+
+    async def action(store: Store) -> int:
+        await accounts.get_account(store, args.username)
+        describe(await store.set_webhook_secret(args.username, args.secret))
+        return 0
+
+    return _with_store(settings, action)
+
+
+def _callbacks_retry(settings: Settings, args: argparse.Namespace) -> int:
+    async def action(store: Store) -> int:
+        if args.account is not None:
+            await accounts.get_account(store, args.account)
+        count = await store.retry_failed_callbacks(args.account, utc_now())
+        print(f"{count} failed callback(s) queued again")
+        return 0
+
+    return _with_store(settings, action)
+
+
+def _callbacks_list(settings: Settings, args: argparse.Namespace) -> int:
+    async def action(store: Store) -> int:
+        rows = await store.list_callbacks(args.state, args.account, args.limit)
+        for row in rows:
+            print(
+                f"{row.id}\t{row.username}\t{row.kind}\t{row.state}\t{row.attempts}\t"
+                f"{row.msgid or ''}\t{row.last_error or ''}\t{row.url}"
+            )
+        return 0
+
+    return _with_store(settings, action)
+
+
+def _replies_list(settings: Settings, args: argparse.Namespace) -> int:
+    async def action(store: Store) -> int:
+        for row in await store.list_replies(args.unmatched, args.limit):
+            print(
+                f"{row.id}\t{row.received_at:%Y-%m-%d %H:%M:%S}\t{row.srcaddr}\t{row.dstaddr}"
+                f"\t{row.msgid or 'unmatched'}\t{row.body}"
+            )
+        return 0
+
+    return _with_store(settings, action)
 
 
 def _db_upgrade(settings: Settings, _: argparse.Namespace) -> int:
@@ -289,7 +390,12 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
         return 0
 
     _with_store(settings, action)
-    return _serve(settings, args)
+    # The demo's callbacks go to the newcomer's own machine.
+    demo_settings = dataclasses.replace(
+        settings,
+        webhooks=dataclasses.replace(settings.webhooks, allow_private_networks=True),
+    )
+    return _serve(demo_settings, args, demo=True)
 
 
 def _print_demo(settings: Settings, account: Account, password: str) -> None:
@@ -299,13 +405,20 @@ def _print_demo(settings: Settings, account: Account, password: str) -> None:
     print(f"  username: {account.username}")
     print(f"  password: {password}   (new at every `make run`)")
     print(f"  balance:  {account.balance} points")
-    print("  try:")
+    root = f"http://{settings.http.host}:{settings.http.port}"
+    auth = f"username={account.username}&password={password}"
+    print("  the built-in SMSC simulator delivers; callbacks go to this demo's /demo endpoint.")
+    print("  try (the README walks through it):")
     print(
-        f"    curl '{base}/sendsms.aspx?username={account.username}&password={password}"
-        "&dstaddr=0912345678&encoding=ASCII&smbody=Hello'"
+        f"    curl '{base}/sendsms.aspx?{auth}&dstaddr=0912345678&encoding=ASCII&smbody=Hello"
+        f"&response={root}/demo/dlr&replyurl={root}/demo/reply'"
     )
-    print(f"    curl '{base}/query_point.asp?username={account.username}&password={password}'")
-    print("  messages stay QUEUED until the delivery engine lands (see README).")
+    print(f"    curl '{base}/query.asp?{auth}&msgid=MSGID&dstaddr=0912345678'")
+    print(f"    curl '{root}/demo/log'")
+    print(
+        "    .venv/bin/smsgw simulator mo --from 0912345678 --to 0911000000 Thanks"
+        f" --control {root}/simulator"
+    )
     sys.stdout.flush()
 
 

@@ -1,29 +1,40 @@
-"""The composition root: build the gateway from settings and serve it over HTTP(S)."""
+"""The composition root: build the gateway from settings and serve it over HTTP(S).
+
+``serve`` runs the API and the engine in one process (with ``http.workers`` > 1, the API in
+that many processes and the engine in one more); ``serve --no-engine`` and ``smsgw engine``
+run them apart, for instance API nodes and one engine node sharing PostgreSQL.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from smsgw.api.app import SmsgoApp
-from smsgw.config import load_settings
+from smsgw.api.app import ASGIApp, Receive, Scope, Send, SmsgoApp
+from smsgw.api.demo import DemoReceiver
+from smsgw.config import Settings, load_settings
 from smsgw.domain.lockout import Lockout
 from smsgw.domain.netaddr import parse_networks
 from smsgw.engine.auth import Authenticator
 from smsgw.engine.gateway import Gateway
+from smsgw.engine.metrics import Metrics
+from smsgw.engine.runner import Engine
+from smsgw.smpp.simulator import ControlApp
 from smsgw.store import open_store
+from smsgw.store.port import Store
 
-if TYPE_CHECKING:
-    from smsgw.config import Settings
-    from smsgw.store.port import Store
+log = logging.getLogger("smsgw.server")
 
 
 def utc_now() -> datetime:
@@ -36,36 +47,87 @@ class Runtime:
     store: Store
     gateway: Gateway
     app: SmsgoApp
+    metrics: Metrics
+    engine: Engine | None
 
 
 def build(
-    settings: Settings, store: Store | None = None, *, upgrade: bool | None = None
+    settings: Settings,
+    store: Store | None = None,
+    *,
+    upgrade: bool | None = None,
+    with_engine: bool = False,
+    demo: bool = False,
 ) -> Runtime:
-    """Wire store, authenticator, gateway and ASGI app; nothing is opened yet."""
+    """Wire store, authenticator, gateway, engine and ASGI app; nothing is opened yet."""
     store = store if store is not None else open_store(settings.database.url)
-    auth_settings = settings.auth
-    lockout = Lockout(
-        auth_settings.lockout_failures, auth_settings.lockout_window_s, auth_settings.lockout_s
-    )
+    metrics = Metrics()
+    engine = Engine(settings, store, utc_now, metrics=metrics) if with_engine else None
     trusted = parse_networks(settings.http.trusted_proxies, "http.trusted_proxies")
+    auth = settings.auth
+    lockout = Lockout(auth.lockout_failures, auth.lockout_window_s, auth.lockout_s)
     authenticator = Authenticator(store, lockout, time.monotonic, trusted)
-    gateway = Gateway(settings, store, authenticator, utc_now)
-    if upgrade is None:
-        upgrade = _upgrades_itself(settings)
+    gateway = Gateway(
+        settings,
+        store,
+        authenticator,
+        utc_now,
+        metrics=metrics,
+        on_accept=engine.wake if engine is not None else None,
+    )
+    upgrade = _upgrades_itself(settings) if upgrade is None else upgrade
 
     async def startup() -> None:
         if upgrade:
             await store.upgrade()
         await store.open()
+        if engine is not None:
+            await engine.start()
+
+    async def shutdown() -> None:
+        # uvicorn stopped accepting and drained requests before calling this.
+        if engine is not None:
+            await engine.stop()
+        await store.close()
+
+    async def ready() -> bool:
+        await store.schema_version()
+        return engine is None or engine.bound
 
     app = SmsgoApp(
         gateway,
         trusted_proxies=trusted,
         max_body_bytes=settings.http.max_body_bytes,
         on_startup=startup,
-        on_shutdown=store.close,
+        on_shutdown=shutdown,
+        metrics=metrics,
+        ready=ready,
+        mounts=_mounts(engine, demo=demo),
     )
-    return Runtime(settings, store, gateway, app)
+    return Runtime(settings, store, gateway, app, metrics, engine)
+
+
+def _mounts(engine: Engine | None, *, demo: bool) -> dict[str, ASGIApp]:
+    mounts: dict[str, ASGIApp] = {}
+    if engine is not None:
+        mounts["/simulator"] = _simulator_control(engine)
+    if demo:
+        mounts["/demo"] = DemoReceiver()
+    return mounts
+
+
+def _simulator_control(engine: Engine) -> ASGIApp:
+    """The in-process simulator's control endpoint (``POST /simulator/mo``), for the demo."""
+
+    async def control(scope: Scope, receive: Receive, send: Send) -> None:
+        simulator = next(iter(engine.simulators.values()), None)
+        if simulator is None:
+            await send({"type": "http.response.start", "status": 404, "headers": []})
+            await send({"type": "http.response.body", "body": b"no simulator connector"})
+            return
+        await ControlApp(simulator)(scope, receive, send)
+
+    return control
 
 
 def _upgrades_itself(settings: Settings) -> bool:
@@ -74,7 +136,7 @@ def _upgrades_itself(settings: Settings) -> bool:
 
 
 def create_app() -> SmsgoApp:
-    """The app of one worker process (uvicorn's factory), configured from the environment."""
+    """The app of one API worker process (uvicorn's factory), configured from the environment."""
     return build(load_settings(None, os.environ), upgrade=False).app
 
 
@@ -103,22 +165,66 @@ def uvicorn_config(
     )
 
 
-def serve(settings: Settings, *, config_path: str | None = None, log_level: str = "info") -> None:
+def serve(
+    settings: Settings,
+    *,
+    config_path: str | None = None,
+    log_level: str = "info",
+    engine: bool = True,
+    demo: bool = False,
+) -> None:
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
-    if settings.http.workers == 1:
-        runtime = build(settings)
+    if settings.http.workers == 1 or demo:
+        runtime = build(settings, with_engine=engine, demo=demo)
         uvicorn.Server(uvicorn_config(runtime, settings, log_level=log_level)).run()
         return
     if _upgrades_itself(settings):
         asyncio.run(_upgrade(settings))
     if config_path is not None:
         os.environ["SMSGW_CONFIG"] = config_path  # the workers read the same file
-    config = uvicorn_config(None, settings, log_level=log_level)
-    sock = config.bind_socket()
-    Multiprocess(config, sockets=[sock]).run()
+    engine_process = _spawn_engine(log_level) if engine else None
+    try:
+        config = uvicorn_config(None, settings, log_level=log_level)
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    finally:
+        if engine_process is not None:
+            engine_process.send_signal(signal.SIGTERM)
+            engine_process.wait(timeout=60)
+
+
+def _spawn_engine(log_level: str) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "smsgw", "engine", "--log-level", log_level]
+    return subprocess.Popen(command)  # noqa: S603 - our own command line
 
 
 async def _upgrade(settings: Settings) -> None:
     store = open_store(settings.database.url)
     await store.upgrade()
     await store.close()
+
+
+def run_engine(settings: Settings, *, log_level: str = "info") -> None:
+    """`smsgw engine`: the delivery engine alone, until SIGINT or SIGTERM."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    asyncio.run(_engine_main(settings))
+
+
+async def _engine_main(settings: Settings) -> None:
+    store = open_store(settings.database.url)
+    if _upgrades_itself(settings):
+        await store.upgrade()
+    await store.open()
+    engine = Engine(settings, store, utc_now)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await engine.start()
+    try:
+        await stop.wait()
+    finally:
+        await engine.stop()
+        await store.close()
+        with contextlib.suppress(NotImplementedError):
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,6 +17,14 @@ import pytest
 from smsgw.domain.model import Accepted, Account, RecipientPlan, RecipientStatus, SendPlan, State
 from smsgw.errors import AccountExistsError, StoreError, UnknownAccountError
 from smsgw.store.port import Store
+from smsgw.store.records import (
+    CallbackOutcome,
+    IncomingReply,
+    ReceiptApplied,
+    ReceiptUpdate,
+    SegmentRow,
+    SubmitResult,
+)
 
 NOW = datetime(2025, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
 LATER = NOW + timedelta(hours=2)
@@ -59,7 +68,7 @@ async def balance(store: Store, account: Account) -> int:
     return current.balance
 
 
-class StoreContract:
+class CoreContract:
     # accounts -------------------------------------------------------------------------
     async def test_created_account_is_found_by_username(self, store: Store) -> None:
         """A created account comes back from get_account with its fields and time."""
@@ -281,6 +290,402 @@ class StoreContract:
         assert all(isinstance(result, Accepted) for result in results)
 
 
+RESPONSE = "https://example.test/dlr"
+REPLYURL = "https://example.test/mo?key=1"
+
+
+def delivery_plan(
+    *numbers: str,
+    segments: int = 1,
+    response: str | None = None,
+    replyurl: str | None = None,
+    replydays: int = 3,
+    dlvtime: datetime | None = None,
+) -> SendPlan:
+    return replace(
+        make_plan(*numbers, dlvtime=dlvtime),
+        segments=segments,
+        response=response,
+        replyurl=replyurl,
+        replydays=replydays,
+    )
+
+
+def receipt(smsc_id: str, state: State) -> ReceiptUpdate:
+    return ReceiptUpdate("c1", (smsc_id,), state)
+
+
+def mo(body: str, at: datetime = LATER, gateway_number: str | None = None) -> IncomingReply:
+    return IncomingReply("c1", "0912345678", "0911000111", body, "UCS2", at, gateway_number)
+
+
+async def states(store: Store, account: Account, msgid: int) -> list[State]:
+    return [status.state for status in await store.recipients(account.id, [msgid])]
+
+
+async def submitted(store: Store, *smsc_ids: str) -> int:
+    """Claim the one due recipient and record its segments' ids; its recipient id."""
+    [due] = await store.claim_due(NOW, 1, 60)
+    await store.record_submits([SubmitResult(due.recipient_id, "c1", smsc_ids)], NOW)
+    return due.recipient_id
+
+
+async def settled_with_callback(store: Store, username: str = "alice", smsc_id: str = "s1") -> None:
+    account = await new_account(store, username)
+    await accepted(store, account, delivery_plan(response=RESPONSE))
+    await submitted(store, smsc_id)
+    await store.apply_receipts([receipt(smsc_id, State.DELIVRD)], NOW)
+
+
+class DeliveryContract:
+    # claim_due ----------------------------------------------------------------------------
+    async def test_claim_takes_queued_recipients_enroute(self, store: Store) -> None:
+        """A QUEUED recipient is claimed with its message, ENROUTE, attempts 1."""
+        account = await new_account(store)
+        result = await accepted(store, account, delivery_plan("0911111111"))
+        [due] = await store.claim_due(NOW, 10, 60)
+        assert (due.msgid, due.account_id, due.number) == (result.msgid, account.id, "0911111111")
+        assert (due.attempts, due.body, due.encoding, due.segments) == (1, "hello", "BIG5", 1)
+        assert due.created_at == NOW
+        assert await states(store, account, result.msgid) == [State.ENROUTE]
+        assert await store.claim_due(NOW, 10, 60) == []
+
+    async def test_waiting_recipient_is_claimed_only_when_due(self, store: Store) -> None:
+        """A WAITING recipient is not claimed before its dlvtime, and is claimed at it."""
+        account = await new_account(store)
+        await accepted(store, account, delivery_plan(dlvtime=LATER))
+        assert await store.claim_due(LATER - timedelta(seconds=1), 10, 60) == []
+        assert len(await store.claim_due(LATER, 10, 60)) == 1
+
+    async def test_claim_respects_limit_oldest_first(self, store: Store) -> None:
+        """At most ``limit`` recipients are claimed, the longest due first."""
+        account = await new_account(store)
+        late = await store.accept(account.id, delivery_plan("0933333333"), NOW)
+        early = await store.accept(
+            account.id, delivery_plan("0911111111", "0922222222"), NOW - timedelta(minutes=1)
+        )
+        assert late is not None
+        assert early is not None
+        first = await store.claim_due(NOW, 2, 60)
+        assert [d.number for d in first] == ["0911111111", "0922222222"]
+        assert [d.msgid for d in await store.claim_due(NOW, 2, 60)] == [late.msgid]
+
+    async def test_unrecorded_claim_is_claimed_again_after_its_lease(self, store: Store) -> None:
+        """An ENROUTE recipient whose submit was never recorded is re-claimed after the lease."""
+        account = await new_account(store)
+        await accepted(store, account, delivery_plan())
+        await store.claim_due(NOW, 10, 60)
+        assert await store.claim_due(NOW + timedelta(seconds=59), 10, 60) == []
+        [again] = await store.claim_due(NOW + timedelta(seconds=60), 10, 60)
+        assert again.attempts == 2
+        await store.record_submits([SubmitResult(again.recipient_id, "c1", ("id1",))], NOW)
+        assert await store.claim_due(NOW + timedelta(hours=1), 10, 60) == []
+
+    # record_submits ---------------------------------------------------------------------------
+    async def test_recorded_submit_stores_segment_ids(self, store: Store) -> None:
+        """Accepted submits store one segment per SMSC id and the recipient stays ENROUTE."""
+        account = await new_account(store)
+        result = await accepted(store, account, delivery_plan(segments=2))
+        [due] = await store.claim_due(NOW, 10, 60)
+        await store.record_submits([SubmitResult(due.recipient_id, "c1", ("a", "b"))], NOW)
+        assert await store.recipient_segments(due.recipient_id) == [
+            SegmentRow(1, "c1", "a", None, None),
+            SegmentRow(2, "c1", "b", None, None),
+        ]
+        assert await states(store, account, result.msgid) == [State.ENROUTE]
+
+    async def test_retry_goes_back_to_queued_until_retry_at(self, store: Store) -> None:
+        """A temporary failure makes the recipient QUEUED again, due at retry_at."""
+        account = await new_account(store)
+        result = await accepted(store, account, delivery_plan())
+        [due] = await store.claim_due(NOW, 10, 60)
+        retry_at = NOW + timedelta(seconds=30)
+        await store.record_submits([SubmitResult(due.recipient_id, "c1", retry_at=retry_at)], NOW)
+        assert await states(store, account, result.msgid) == [State.QUEUED]
+        assert await store.claim_due(retry_at - timedelta(seconds=1), 10, 60) == []
+        [again] = await store.claim_due(retry_at, 10, 60)
+        assert again.attempts == 2
+
+    async def test_rejected_submit_is_final_with_its_callback(self, store: Store) -> None:
+        """A REJECTD submit settles the recipient and queues its delivery report."""
+        account = await new_account(store)
+        result = await accepted(store, account, delivery_plan(response=RESPONSE))
+        [due] = await store.claim_due(NOW, 10, 60)
+        await store.record_submits(
+            [SubmitResult(due.recipient_id, "c1", final_state=State.REJECTD)], NOW
+        )
+        assert await states(store, account, result.msgid) == [State.REJECTD]
+        [job] = await store.claim_callbacks(NOW, 10, 30)
+        assert job.url == (
+            f"{RESPONSE}?msgid={result.msgid}&statuscode=-10&statusstr=REJECTD&dstaddr=0912345678"
+        )
+        assert (job.kind, job.msgid, job.number, job.attempts) == (
+            "dlr",
+            result.msgid,
+            "0912345678",
+            0,
+        )
+
+    async def test_stale_submit_result_is_ignored(self, store: Store) -> None:
+        """A result for a recipient that is no longer ENROUTE changes nothing."""
+        account = await new_account(store)
+        result = await accepted(store, account, delivery_plan())
+        [due] = await store.claim_due(NOW, 10, 60)
+        rejected = SubmitResult(due.recipient_id, "c1", final_state=State.REJECTD)
+        await store.record_submits([rejected], NOW)
+        await store.record_submits([SubmitResult(due.recipient_id, "c1", ("x",))], NOW)
+        assert await states(store, account, result.msgid) == [State.REJECTD]
+        assert await store.recipient_segments(due.recipient_id) == []
+
+    async def test_receipt_before_its_submit_is_held_then_applied(self, store: Store) -> None:
+        """A receipt for an unknown id is held, counted, and applied when the id is recorded."""
+        account = await new_account(store)
+        result = await accepted(store, account, delivery_plan(response=RESPONSE))
+        [due] = await store.claim_due(NOW, 10, 60)
+        early = await store.apply_receipts([receipt("id9", State.DELIVRD)], NOW)
+        assert early == [ReceiptApplied(matched=False)]
+        assert await store.held_receipt_count() == 1
+        await store.record_submits([SubmitResult(due.recipient_id, "c1", ("id9",))], LATER)
+        assert await states(store, account, result.msgid) == [State.DELIVRD]
+        assert await store.held_receipt_count() == 0
+        assert (await store.callback_counts())["pending"] == 1
+
+    # apply_receipts -----------------------------------------------------------------------------
+    async def test_single_part_receipt_settles_the_recipient(self, store: Store) -> None:
+        """A DELIVRD receipt for a one-part message makes the recipient DELIVRD."""
+        account = await new_account(store)
+        result = await accepted(store, account, delivery_plan(response=RESPONSE))
+        rid = await submitted(store, "s1")
+        applied = await store.apply_receipts([receipt("s1", State.DELIVRD)], NOW)
+        assert applied == [ReceiptApplied(matched=True, recipient_final=State.DELIVRD)]
+        assert await states(store, account, result.msgid) == [State.DELIVRD]
+        assert (await store.recipient_segments(rid))[0].state is State.DELIVRD
+        [job] = await store.claim_callbacks(NOW, 10, 30)
+        assert job.url.endswith("statuscode=0&statusstr=DELIVRD&dstaddr=0912345678")
+
+    async def test_three_part_message_is_final_when_all_parts_are(self, store: Store) -> None:
+        """A 3-part message settles on its last receipt; one UNDELIV part makes it UNDELIV."""
+        account = await new_account(store)
+        result = await accepted(store, account, delivery_plan(segments=3))
+        await submitted(store, "p1", "p2", "p3")
+        assert await store.apply_receipts(
+            [receipt("p1", State.DELIVRD), receipt("p2", State.UNDELIV)], NOW
+        ) == [ReceiptApplied(matched=True), ReceiptApplied(matched=True)]
+        assert await states(store, account, result.msgid) == [State.ENROUTE]
+        [last] = await store.apply_receipts([receipt("p3", State.DELIVRD)], NOW)
+        assert last.recipient_final is State.UNDELIV
+        assert await states(store, account, result.msgid) == [State.UNDELIV]
+
+    async def test_concurrent_part_receipts_settle_once(self, store: Store) -> None:
+        """Receipts for all parts arriving at once settle the recipient exactly once."""
+        account = await new_account(store)
+        result = await accepted(store, account, delivery_plan(segments=3, response=RESPONSE))
+        await submitted(store, "p1", "p2", "p3")
+        answers = await asyncio.gather(
+            *(store.apply_receipts([receipt(i, State.DELIVRD)], NOW) for i in ("p1", "p2", "p3"))
+        )
+        finals = [a[0].recipient_final for a in answers if a[0].recipient_final is not None]
+        assert finals == [State.DELIVRD]
+        assert await states(store, account, result.msgid) == [State.DELIVRD]
+        assert (await store.callback_counts())["pending"] == 1
+
+    async def test_duplicate_receipt_changes_nothing(self, store: Store) -> None:
+        """A second receipt for a settled segment is matched but changes nothing."""
+        account = await new_account(store)
+        result = await accepted(store, account, delivery_plan(response=RESPONSE))
+        await submitted(store, "s1")
+        await store.apply_receipts([receipt("s1", State.DELIVRD)], NOW)
+        again = await store.apply_receipts([receipt("s1", State.UNDELIV)], LATER)
+        assert again == [ReceiptApplied(matched=True)]
+        assert await states(store, account, result.msgid) == [State.DELIVRD]
+        assert (await store.callback_counts())["pending"] == 1
+
+    async def test_unknown_receipts_are_held_and_counted(self, store: Store) -> None:
+        """Receipts matching no segment are held and counted, never an error."""
+        answers = await store.apply_receipts(
+            [receipt("nope", State.DELIVRD), ReceiptUpdate("c1", ("x1", "x2"), State.UNDELIV)],
+            NOW,
+        )
+        assert answers == [ReceiptApplied(matched=False), ReceiptApplied(matched=False)]
+        assert await store.held_receipt_count() == 2
+
+    async def test_receipt_matches_any_form_of_its_id(self, store: Store) -> None:
+        """A receipt whose id comes in decimal and hex matches the segment's hex id."""
+        account = await new_account(store)
+        await accepted(store, account, delivery_plan())
+        await submitted(store, "1a2b")
+        answers = await store.apply_receipts(
+            [ReceiptUpdate("c1", ("6699", "1a2b"), State.DELIVRD)], NOW
+        )
+        assert answers == [ReceiptApplied(matched=True, recipient_final=State.DELIVRD)]
+
+    async def test_receipt_matches_only_its_connector(self, store: Store) -> None:
+        """The same id on another connector is another message: held, not matched."""
+        account = await new_account(store)
+        await accepted(store, account, delivery_plan())
+        await submitted(store, "s1")
+        answers = await store.apply_receipts([ReceiptUpdate("c2", ("s1",), State.DELIVRD)], NOW)
+        assert answers == [ReceiptApplied(matched=False)]
+
+    async def test_enroute_receipt_is_not_final(self, store: Store) -> None:
+        """An ENROUTE receipt is matched but settles neither segment nor recipient."""
+        account = await new_account(store)
+        result = await accepted(store, account, delivery_plan())
+        rid = await submitted(store, "s1")
+        answers = await store.apply_receipts([receipt("s1", State.ENROUTE)], NOW)
+        assert answers == [ReceiptApplied(matched=True)]
+        assert (await store.recipient_segments(rid))[0].state is None
+        assert await states(store, account, result.msgid) == [State.ENROUTE]
+
+    async def test_no_callback_without_response(self, store: Store) -> None:
+        """A request without ``response`` gets no callback row when it settles."""
+        account = await new_account(store)
+        await accepted(store, account, delivery_plan())
+        await submitted(store, "s1")
+        await store.apply_receipts([receipt("s1", State.DELIVRD)], NOW)
+        assert await store.callback_counts() == {"pending": 0, "sent": 0, "failed": 0}
+
+    async def test_unanswered_recipients_expire_unknown(self, store: Store) -> None:
+        """ENROUTE recipients submitted before the cut become UNKNOWN, with a callback."""
+        account = await new_account(store)
+        result = await accepted(
+            store, account, delivery_plan("0911111111", "0922222222", response=RESPONSE)
+        )
+        claimed = await store.claim_due(NOW, 10, 60)
+        await store.record_submits([SubmitResult(claimed[0].recipient_id, "c1", ("o",))], NOW)
+        await store.record_submits([SubmitResult(claimed[1].recipient_id, "c1", ("n",))], LATER)
+        assert await store.expire_unanswered(LATER, LATER) == 1
+        assert await states(store, account, result.msgid) == [State.UNKNOWN, State.ENROUTE]
+        assert (await store.callback_counts())["pending"] == 1
+        assert await store.expire_unanswered(LATER, LATER) == 0
+
+    # callbacks --------------------------------------------------------------------------------
+    async def test_callback_claim_leases_the_row(self, store: Store) -> None:
+        """A claimed callback is not claimed again until its lease runs out."""
+        await settled_with_callback(store)
+        [job] = await store.claim_callbacks(NOW, 10, 30)
+        assert await store.claim_callbacks(NOW + timedelta(seconds=29), 10, 30) == []
+        [again] = await store.claim_callbacks(NOW + timedelta(seconds=30), 10, 30)
+        assert again.id == job.id
+
+    async def test_delivered_callback_is_sent(self, store: Store) -> None:
+        """A delivered callback is marked sent and never claimed again."""
+        await settled_with_callback(store)
+        [job] = await store.claim_callbacks(NOW, 10, 30)
+        await store.finish_callbacks([CallbackOutcome(job.id, delivered=True)], NOW)
+        [row] = await store.list_callbacks(None, None, 10)
+        assert (row.state, row.sent_at, row.attempts) == ("sent", NOW, 0)
+        assert await store.claim_callbacks(LATER, 10, 30) == []
+
+    async def test_failed_callback_retries_then_fails(self, store: Store) -> None:
+        """A failed attempt counts and waits for retry_at; without retry_at it is failed."""
+        await settled_with_callback(store)
+        [job] = await store.claim_callbacks(NOW, 10, 30)
+        retry_at = NOW + timedelta(minutes=2)
+        await store.finish_callbacks(
+            [CallbackOutcome(job.id, delivered=False, error="HTTP 500", retry_at=retry_at)], NOW
+        )
+        assert await store.claim_callbacks(retry_at - timedelta(seconds=1), 10, 30) == []
+        [again] = await store.claim_callbacks(retry_at, 10, 30)
+        assert again.attempts == 1
+        await store.finish_callbacks(
+            [CallbackOutcome(job.id, delivered=False, error="timeout")], retry_at
+        )
+        [row] = await store.list_callbacks("failed", None, 10)
+        assert (row.attempts, row.last_error, row.username) == (2, "timeout", "alice")
+        assert await store.callback_counts() == {"pending": 0, "sent": 0, "failed": 1}
+
+    async def test_retry_failed_callbacks_by_account(self, store: Store) -> None:
+        """retry_failed_callbacks re-queues failed rows of the named account only."""
+        await settled_with_callback(store, "alice")
+        await settled_with_callback(store, "bob", smsc_id="s2")
+        jobs = await store.claim_callbacks(NOW, 10, 30)
+        await store.finish_callbacks(
+            [CallbackOutcome(j.id, delivered=False, error="down") for j in jobs], NOW
+        )
+        assert await store.retry_failed_callbacks("bob", LATER) == 1
+        [job] = await store.claim_callbacks(LATER, 10, 30)
+        assert (job.attempts, job.msgid) == (0, jobs[1].msgid)
+        assert [r.username for r in await store.list_callbacks("failed", None, 10)] == ["alice"]
+        assert await store.retry_failed_callbacks(None, LATER) == 1
+        assert len(await store.list_callbacks("pending", "alice", 10)) == 1
+        with pytest.raises(UnknownAccountError):
+            await store.retry_failed_callbacks("nobody", LATER)
+
+    async def test_callback_job_carries_the_webhook_secret_unprinted(self, store: Store) -> None:
+        """A claimed job carries the account's webhook secret, never in its repr."""
+        await settled_with_callback(store)
+        await store.set_webhook_secret("alice", "sign-me")
+        [job] = await store.claim_callbacks(NOW, 10, 30)
+        assert job.webhook_secret == "sign-me"
+        assert "sign-me" not in repr(job)
+        await store.set_webhook_secret("alice", None)
+        [job] = await store.claim_callbacks(LATER, 10, 30)
+        assert job.webhook_secret is None
+
+    # replies ----------------------------------------------------------------------------------
+    async def test_reply_matches_the_most_recent_message(self, store: Store) -> None:
+        """A reply goes to the latest message to that handset with a replyurl, as an MO row."""
+        account = await new_account(store)
+        await store.accept(account.id, delivery_plan(replyurl=REPLYURL), NOW - timedelta(days=1))
+        latest = await accepted(store, account, delivery_plan(replyurl=REPLYURL))
+        await store.accept(account.id, delivery_plan(), NOW + timedelta(minutes=1))
+        stored = await store.store_reply(mo("yes please"), LATER)
+        assert stored.msgid == latest.msgid
+        [job] = await store.claim_callbacks(LATER, 10, 30)
+        assert job.kind == "mo"
+        assert job.url == (
+            f"{REPLYURL}&msgid={latest.msgid}&srcaddr=0912345678&dstaddr=0911000111"
+            "&smbody=yes%20please&encoding=UCS2&timestamp=2025%2F03%2F04%2015%3A06%3A07"
+        )
+
+    async def test_reply_after_replydays_is_unmatched(self, store: Store) -> None:
+        """A reply after the message's replydays ran out is stored unmatched."""
+        account = await new_account(store)
+        await accepted(store, account, delivery_plan(replyurl=REPLYURL, replydays=1))
+        inside = await store.store_reply(mo("ok", at=NOW + timedelta(hours=23)), NOW)
+        outside = await store.store_reply(mo("late", at=NOW + timedelta(days=1, seconds=1)), NOW)
+        assert inside.msgid is not None
+        assert outside.msgid is None
+        unmatched = await store.list_replies(unmatched_only=True, limit=10)
+        assert [(r.body, r.matched, r.msgid) for r in unmatched] == [("late", False, None)]
+        assert [r.body for r in await store.list_replies(unmatched_only=False, limit=10)] == [
+            "late",
+            "ok",
+        ]
+
+    async def test_reply_to_another_gateway_number_is_unmatched(self, store: Store) -> None:
+        """A reply written to a number other than the connector's own matches nothing."""
+        account = await new_account(store)
+        await accepted(store, account, delivery_plan(replyurl=REPLYURL))
+        stored = await store.store_reply(mo("hi", gateway_number="0911999999"), LATER)
+        assert stored.msgid is None
+        [row] = await store.list_replies(unmatched_only=True, limit=10)
+        assert (row.connector, row.srcaddr, row.dstaddr) == ("c1", "0912345678", "0911000111")
+        assert await store.callback_counts() == {"pending": 0, "sent": 0, "failed": 0}
+
+    # metrics ----------------------------------------------------------------------------------
+    async def test_state_counts_and_ledger(self, store: Store) -> None:
+        """state_counts counts recipients per state; delivery never moves points."""
+        account = await new_account(store, points=100)
+        await accepted(store, account, delivery_plan("0911111111", "0922222222", response=RESPONSE))
+        await accepted(store, account, delivery_plan(dlvtime=LATER))
+        await submitted(store, "s1")
+        await store.apply_receipts([receipt("s1", State.DELIVRD)], NOW)
+        counts = await store.state_counts()
+        assert {s: n for s, n in counts.items() if n} == {
+            State.DELIVRD: 1,
+            State.QUEUED: 1,
+            State.WAITING: 1,
+        }
+        assert set(counts) == set(State)
+        assert await balance(store, account) == 97
+
+
+class StoreContract(CoreContract, DeliveryContract):
+    """Everything a backend must do."""
+
+
 class SqlStoreContract(StoreContract):
     async def test_refused_accept_writes_no_row(self, store: Store, row_count: RowCount) -> None:
         """An accept refused for points leaves no request, recipient or ledger row."""
@@ -330,6 +735,26 @@ class SqlStoreContract(StoreContract):
         await store.close()
         with pytest.raises(StoreError):
             await store.accept(account.id, make_plan(), NOW)
+
+    async def test_concurrent_claimers_never_overlap(
+        self, store: Store, make_store: MakeStore
+    ) -> None:
+        """Two stores (two nodes or processes) claiming at once never share a recipient."""
+        account = await new_account(store)
+        numbers = [f"09111111{i:02d}" for i in range(12)]
+        await accepted(store, account, delivery_plan(*numbers))
+        other = await make_store()
+        await other.open()
+        try:
+            rounds = [
+                await asyncio.gather(store.claim_due(NOW, 4, 60), other.claim_due(NOW, 4, 60))
+                for _ in range(2)
+            ]
+        finally:
+            await other.close()
+        claimed = [d.recipient_id for pair in rounds for batch in pair for d in batch]
+        assert len(claimed) == 12
+        assert len(set(claimed)) == 12
 
     async def test_msgids_start_at_ten_digits(self, store: Store) -> None:
         """The first msgid of a fresh database is 1,000,000,000."""

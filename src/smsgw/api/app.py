@@ -19,6 +19,7 @@ from smsgw.api.render import Format, QueryRow, Rendered, SendReply
 from smsgw.domain.netaddr import client_address
 from smsgw.domain.query import parse_number_filter
 from smsgw.engine.gateway import Caller, Gateway, Lookup
+from smsgw.engine.metrics import CONTENT_TYPE, Metrics
 from smsgw.errors import CgiError, SendFailError, SmsgoError
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 Params = Mapping[str, str]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger("smsgw.api")
 access_log = logging.getLogger("smsgw.access")
@@ -114,6 +116,9 @@ ROUTES: dict[str, Endpoint] = {
     "/sms_gw/sendsms_cancel.aspx": _CANCEL,
 }
 
+_OPERATIONS = frozenset({"/healthz", "/readyz", "/metrics"})
+_LOOPBACK = frozenset({"127.0.0.1", "::1"})
+
 # What an unexpected failure looks like to the client, per endpoint: never a stack trace.
 _INTERNAL = SendFailError("internal error")
 
@@ -129,8 +134,14 @@ class SmsgoApp:
         max_body_bytes: int = 65536,
         on_startup: Callable[[], Awaitable[None]] | None = None,
         on_shutdown: Callable[[], Awaitable[None]] | None = None,
+        metrics: Metrics | None = None,
+        ready: Callable[[], Awaitable[bool]] | None = None,
+        mounts: Mapping[str, ASGIApp] | None = None,
     ) -> None:
         self.gateway = gateway
+        self._mounts = dict(mounts or {})
+        self._metrics = metrics
+        self._ready = ready
         self._trusted = tuple(trusted_proxies)
         self._max_body = max_body_bytes
         self._on_startup = on_startup
@@ -144,10 +155,12 @@ class SmsgoApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"].lower()
-        if path == "/healthz":
-            await _respond(send, 200, b"ok", render.TEXT)
+        if path in _OPERATIONS:
+            await self._operation(path, send)
             return
         endpoint = ROUTES.get(path)
+        if endpoint is None and await self._mounted(path, scope, receive, send):
+            return
         if endpoint is None:
             await _respond(send, 404, b"not found", render.TEXT)
             return
@@ -193,6 +206,39 @@ class SmsgoApp:
         if not _is_form(scope):
             return None
         return b"".join(chunks)
+
+    async def _mounted(self, path: str, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Hand ``/<prefix>/...`` to a mounted app (loopback clients only); False if none."""
+        prefix = "/" + path.split("/", 2)[1]
+        app = self._mounts.get(prefix)
+        peer = scope.get("client")
+        if app is None or not peer or peer[0] not in _LOOPBACK:
+            return False
+        inner = dict(scope, path=scope["path"][len(prefix) :] or "/")
+        await app(inner, receive, send)
+        return True
+
+    async def _operation(self, path: str, send: Send) -> None:
+        """/healthz (process up), /readyz (store reachable, a connector bound), /metrics."""
+        if path == "/healthz":
+            await _respond(send, 200, b"ok", render.TEXT)
+        elif path == "/readyz":
+            ready = await self._is_ready()
+            await _respond(
+                send, 200 if ready else 503, b"ready" if ready else b"not ready", render.TEXT
+            )
+        elif self._metrics is not None:
+            await _respond(send, 200, self._metrics.render(), CONTENT_TYPE)
+        else:
+            await _respond(send, 404, b"not found", render.TEXT)
+
+    async def _is_ready(self) -> bool:
+        if self._ready is None:
+            return True
+        try:
+            return await self._ready()
+        except Exception:  # noqa: BLE001 - any failure of the check means not ready
+            return False
 
     def _client(self, scope: Scope) -> str | None:
         peer = scope.get("client")

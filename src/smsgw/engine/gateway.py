@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING
 from smsgw.domain.pricing import Rates
 from smsgw.domain.query import parse_msgid, parse_msgid_list, parse_number_filter
 from smsgw.domain.send import plan_send
+from smsgw.engine.metrics import Metrics
 from smsgw.errors import (
     CgiError,
     MsisdnAmountError,
     PointsError,
     SendFailError,
+    SmsgoError,
     StoreError,
 )
 
@@ -59,19 +61,42 @@ class Lookup:
 
 class Gateway:
     def __init__(
-        self, settings: Settings, store: Store, authenticator: Authenticator, clock: Clock
+        self,
+        settings: Settings,
+        store: Store,
+        authenticator: Authenticator,
+        clock: Clock,
+        *,
+        metrics: Metrics | None = None,
+        on_accept: Callable[[], None] | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
         self._auth = authenticator
         self._clock = clock
         self._rates = Rates(settings.rates)
+        self._metrics = metrics
+        self._on_accept = on_accept
 
     async def _authenticate(self, caller: Caller) -> Account:
         return await self._auth.authenticate(caller.username, caller.secret, caller.address)
 
     async def send(self, caller: Caller, params: Mapping[str, str]) -> Accepted:
         """Validate, price and durably accept a sendsms request (statuscode 0 after commit)."""
+        try:
+            accepted, recipients = await self._send(caller, params)
+        except SmsgoError as error:
+            if self._metrics is not None:
+                self._metrics.rejected.labels(str(error.code)).inc()
+            raise
+        if self._metrics is not None:
+            self._metrics.accepted.inc()
+            self._metrics.accepted_recipients.inc(recipients)
+        if self._on_accept is not None:
+            self._on_accept()
+        return accepted
+
+    async def _send(self, caller: Caller, params: Mapping[str, str]) -> tuple[Accepted, int]:
         account = await self._authenticate(caller)
         now = self._clock()
         plan = plan_send(
@@ -89,7 +114,7 @@ class Gateway:
             raise SendFailError from None
         if accepted is None:
             raise PointsError(f"{plan.points} needed")
-        return accepted
+        return accepted, len(plan.recipients)
 
     async def query(self, caller: Caller, params: Mapping[str, str]) -> Lookup:
         """query.asp: the state of one recipient of one of the caller's msgids."""

@@ -8,26 +8,64 @@ against by the contract suite. Nothing survives the process. Every method runs w
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from smsgw.domain.model import Accepted, Account, Cancelled, RecipientStatus, SendPlan, State
 from smsgw.errors import AccountExistsError, StoreError, UnknownAccountError
 from smsgw.store.accepting import AcceptItem, check_plan, grant, initial_state
+from smsgw.store.delivering import (
+    FinalChange,
+    KnownSegment,
+    NewCallback,
+    RecipientFacts,
+    TimedReceipt,
+    TimedSubmit,
+    expiry_plan,
+    gateway_number_matches,
+    mo_callback,
+    plan_receipts,
+    plan_submits,
+    receipt_keys,
+)
 from smsgw.store.msgids import FIRST_MSGID
+from smsgw.store.records import (
+    CALLBACK_STATES,
+    CallbackJob,
+    CallbackKind,
+    CallbackOutcome,
+    CallbackRow,
+    CallbackState,
+    DueMessage,
+    IncomingReply,
+    ReceiptApplied,
+    ReceiptUpdate,
+    ReplyRow,
+    SegmentRow,
+    StoredReply,
+    SubmitResult,
+)
 from smsgw.store.schema import latest_version
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-    from datetime import datetime
+    from collections.abc import Iterable, Sequence
 
 LedgerKind = Literal["topup", "debit", "refund"]
 
 
 @dataclass(slots=True)
 class _Recipient:
+    id: int
+    msgid: int
     number: str
     state: State
     points: int
+    created_at: datetime
+    next_attempt_at: datetime | None
+    attempts: int = 0
+    connector: str | None = None
+    submitted_at: datetime | None = None
+    done_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -35,6 +73,33 @@ class _Request:
     account_id: int
     plan: SendPlan
     recipients: list[_Recipient]
+
+
+@dataclass(slots=True)
+class _Segment:
+    id: int
+    recipient_id: int
+    seqno: int
+    connector: str
+    smsc_id: str
+    state: State | None = None
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class _Callback:
+    id: int
+    account_id: int
+    kind: CallbackKind
+    url: str
+    msgid: int
+    number: str
+    next_attempt_at: datetime
+    created_at: datetime
+    state: CallbackState = "pending"
+    attempts: int = 0
+    last_error: str | None = None
+    sent_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +119,12 @@ class MemoryStore:
     next_msgid: int = FIRST_MSGID
     closed: bool = False
     failures: list[Exception] = field(default_factory=list)
+    by_id: dict[int, _Recipient] = field(default_factory=dict)
+    segments: list[_Segment] = field(default_factory=list)
+    held: list[TimedReceipt] = field(default_factory=list)
+    callbacks: list[_Callback] = field(default_factory=list)
+    replies: list[ReplyRow] = field(default_factory=list)
+    webhook_secrets: dict[int, str] = field(default_factory=dict, repr=False)
 
     async def open(self) -> None:
         self.closed = False
@@ -129,7 +200,12 @@ class MemoryStore:
         msgid = self.next_msgid
         self.next_msgid += 1
         state = initial_state(plan, now)
-        recipients = [_Recipient(r.number, state, r.points) for r in plan.recipients]
+        due = plan.dlvtime if state is State.WAITING else now
+        recipients = [
+            _Recipient(len(self.by_id) + i + 1, msgid, r.number, state, r.points, now, due)
+            for i, r in enumerate(plan.recipients)
+        ]
+        self.by_id.update((r.id, r) for r in recipients)
         self.requests[msgid] = _Request(account_id, plan, recipients)
         self._move_points(account_id, -plan.points, "debit", msgid, now)
         return Accepted(msgid=msgid, points=plan.points)
@@ -159,6 +235,168 @@ class MemoryStore:
             self._move_points(account_id, refund, "refund", msgid, now)
         return Cancelled(msgid=msgid, recipients=len(waiting), points=refund)
 
+    async def set_webhook_secret(self, username: str, secret: str | None) -> Account:
+        account = self._update(username)
+        if secret is None:
+            self.webhook_secrets.pop(account.id, None)
+        else:
+            self.webhook_secrets[account.id] = secret
+        return account
+
+    # dispatching ----------------------------------------------------------------------
+    async def claim_due(self, now: datetime, limit: int, lease_s: float) -> list[DueMessage]:
+        self._check_open()
+        due = sorted(
+            (r for r in self.by_id.values() if _is_due(r, now)),
+            key=lambda r: (r.next_attempt_at or now, r.id),
+        )[:limit]
+        claimed: list[DueMessage] = []
+        for recipient in due:
+            recipient.state = State.ENROUTE
+            recipient.next_attempt_at = now + timedelta(seconds=lease_s)
+            recipient.attempts += 1
+            claimed.append(self._due_message(recipient))
+        return claimed
+
+    async def record_submits(self, results: Sequence[SubmitResult], now: datetime) -> None:
+        self._check_open()
+        items = [TimedSubmit(result, now) for result in results]
+        plan = plan_submits(items, self._facts(result.recipient_id for result in results))
+        for item in plan.recorded:
+            self._record_segments(item.result, now)
+        for item in plan.retries:
+            recipient = self.by_id[item.result.recipient_id]
+            recipient.state, recipient.next_attempt_at = State.QUEUED, item.result.retry_at
+        self._write_finals(plan.finals, plan.callbacks)
+        keys = set(plan.recorded_keys())
+        held = [h for h in self.held if not keys.isdisjoint(receipt_keys([h]))]
+        self.held = [h for h in self.held if h not in held]
+        self._apply([TimedReceipt(h.receipt, now) for h in held])
+
+    async def expire_unanswered(self, submitted_before: datetime, now: datetime) -> int:
+        self._check_open()
+        stale = [
+            r.id
+            for r in self.by_id.values()
+            if r.state is State.ENROUTE
+            and r.submitted_at is not None
+            and r.submitted_at < submitted_before
+        ]
+        finals, callbacks = expiry_plan(self._facts(stale).values(), State.UNKNOWN, now)
+        self._write_finals(finals, callbacks)
+        return len(finals)
+
+    # receipts -------------------------------------------------------------------------
+    async def apply_receipts(
+        self, receipts: Sequence[ReceiptUpdate], now: datetime
+    ) -> list[ReceiptApplied]:
+        self._check_open()
+        return self._apply([TimedReceipt(receipt, now) for receipt in receipts])
+
+    async def recipient_segments(self, recipient_id: int) -> list[SegmentRow]:
+        self._check_open()
+        found = sorted(
+            (s for s in self.segments if s.recipient_id == recipient_id), key=lambda s: s.seqno
+        )
+        return [SegmentRow(s.seqno, s.connector, s.smsc_id, s.state, s.error) for s in found]
+
+    # callbacks ------------------------------------------------------------------------
+    async def claim_callbacks(self, now: datetime, limit: int, lease_s: float) -> list[CallbackJob]:
+        self._check_open()
+        due = sorted(
+            (c for c in self.callbacks if c.state == "pending" and c.next_attempt_at <= now),
+            key=lambda c: (c.next_attempt_at, c.id),
+        )[:limit]
+        for callback in due:
+            callback.next_attempt_at = now + timedelta(seconds=lease_s)
+        return [
+            CallbackJob(
+                *(c.id, c.account_id, c.kind, c.url, c.msgid, c.number, c.attempts),
+                webhook_secret=self.webhook_secrets.get(c.account_id),
+            )
+            for c in due
+        ]
+
+    async def finish_callbacks(self, outcomes: Sequence[CallbackOutcome], now: datetime) -> None:
+        self._check_open()
+        by_id = {callback.id: callback for callback in self.callbacks}
+        for outcome in outcomes:
+            callback = by_id.get(outcome.id)
+            if callback is None or callback.state != "pending":
+                continue
+            if outcome.delivered:
+                callback.state, callback.sent_at = "sent", now
+                continue
+            callback.attempts += 1
+            callback.last_error = outcome.error
+            if outcome.retry_at is None:
+                callback.state = "failed"
+            else:
+                callback.next_attempt_at = outcome.retry_at
+
+    async def retry_failed_callbacks(self, username: str | None, now: datetime) -> int:
+        self._check_open()
+        if username is not None:
+            self._update(username)  # raises UnknownAccountError
+        account_ids = self._account_ids(username)
+        failed = [c for c in self.callbacks if c.state == "failed" and c.account_id in account_ids]
+        for callback in failed:
+            callback.state, callback.attempts, callback.next_attempt_at = "pending", 0, now
+        return len(failed)
+
+    async def list_callbacks(
+        self, state: CallbackState | None, username: str | None, limit: int
+    ) -> list[CallbackRow]:
+        self._check_open()
+        account_ids = self._account_ids(username)
+        names = {account.id: account.username for account in self.accounts.values()}
+        rows = [
+            c
+            for c in reversed(self.callbacks)
+            if c.account_id in account_ids and (state is None or c.state == state)
+        ][:limit]
+        return [_callback_row(c, names[c.account_id]) for c in rows]
+
+    # replies --------------------------------------------------------------------------
+    async def store_reply(self, reply: IncomingReply, now: datetime) -> StoredReply:
+        self._check_open()
+        match = self._reply_match(reply)
+        msgid = None if match is None else match.msgid
+        row = ReplyRow(
+            *(len(self.replies) + 1, msgid, reply.connector, reply.srcaddr, reply.dstaddr),
+            *(reply.body, reply.encoding, reply.received_at, match is not None),
+        )
+        self.replies.append(row)
+        if match is not None:
+            request = self.requests[match.msgid]
+            replyurl = request.plan.replyurl or ""
+            self._add_callback(mo_callback(reply, match.msgid, request.account_id, replyurl, now))
+        return StoredReply(row.id, msgid)
+
+    async def list_replies(self, unmatched_only: bool, limit: int) -> list[ReplyRow]:
+        self._check_open()
+        rows = [r for r in reversed(self.replies) if not (unmatched_only and r.matched)]
+        return rows[:limit]
+
+    # metrics --------------------------------------------------------------------------
+    async def state_counts(self) -> dict[State, int]:
+        self._check_open()
+        counts = dict.fromkeys(State, 0)
+        for recipient in self.by_id.values():
+            counts[recipient.state] += 1
+        return counts
+
+    async def callback_counts(self) -> dict[str, int]:
+        self._check_open()
+        counts: dict[str, int] = dict.fromkeys(CALLBACK_STATES, 0)
+        for callback in self.callbacks:
+            counts[callback.state] += 1
+        return counts
+
+    async def held_receipt_count(self) -> int:
+        self._check_open()
+        return len(self.held)
+
     # test double helpers -------------------------------------------------------------------
     def fail_next_accepts(self, count: int, error: Exception | None = None) -> None:
         """Make the next ``count`` accepts raise ``error`` (a StoreError by default), as a
@@ -176,6 +414,95 @@ class MemoryStore:
         return total
 
     # helpers ----------------------------------------------------------------------------
+    def _due_message(self, recipient: _Recipient) -> DueMessage:
+        request = self.requests[recipient.msgid]
+        plan = request.plan
+        return DueMessage(
+            recipient_id=recipient.id,
+            msgid=recipient.msgid,
+            account_id=request.account_id,
+            number=recipient.number,
+            attempts=recipient.attempts,
+            encoding=plan.encoding,
+            coding=plan.coding,
+            flash=plan.flash,
+            body=plan.body,
+            wapurl=plan.wapurl,
+            segments=plan.segments,
+            created_at=recipient.created_at,
+        )
+
+    def _facts(self, recipient_ids: Iterable[int]) -> dict[int, RecipientFacts]:
+        facts: dict[int, RecipientFacts] = {}
+        for recipient_id in recipient_ids:
+            recipient = self.by_id.get(recipient_id)
+            if recipient is not None:
+                request = self.requests[recipient.msgid]
+                facts[recipient_id] = RecipientFacts(
+                    *(recipient.id, recipient.msgid, request.account_id, recipient.number),
+                    *(recipient.state, request.plan.response),
+                )
+        return facts
+
+    def _record_segments(self, result: SubmitResult, now: datetime) -> None:
+        recipient = self.by_id[result.recipient_id]
+        recipient.submitted_at, recipient.connector = now, result.connector
+        recipient.next_attempt_at = None
+        last_id = max((s.id for s in self.segments), default=0)
+        self.segments = [s for s in self.segments if s.recipient_id != recipient.id]
+        self.segments += [
+            _Segment(last_id + seqno, recipient.id, seqno, result.connector, smsc_id)
+            for seqno, smsc_id in enumerate(result.smsc_ids or (), start=1)
+        ]
+
+    def _apply(self, items: Sequence[TimedReceipt]) -> list[ReceiptApplied]:
+        keys = set(receipt_keys(items))
+        touched = {s.recipient_id for s in self.segments if (s.connector, s.smsc_id) in keys}
+        known = {
+            s.id: KnownSegment(s.id, s.recipient_id, s.seqno, s.connector, s.smsc_id, s.state)
+            for s in self.segments
+            if s.recipient_id in touched
+        }
+        plan = plan_receipts(items, known.values(), self._facts(touched))
+        by_id = {segment.id: segment for segment in self.segments}
+        for change in plan.segments:
+            by_id[change.segment_id].state = change.state
+            by_id[change.segment_id].error = change.error
+        self._write_finals(plan.finals, plan.callbacks)
+        self.held += plan.held
+        return plan.applied
+
+    def _write_finals(
+        self, finals: Sequence[FinalChange], callbacks: Sequence[NewCallback]
+    ) -> None:
+        for final in finals:
+            recipient = self.by_id[final.recipient_id]
+            recipient.state, recipient.done_at = final.state, final.now
+            recipient.next_attempt_at = None
+        for callback in callbacks:
+            self._add_callback(callback)
+
+    def _add_callback(self, new: NewCallback) -> None:
+        self.callbacks.append(
+            _Callback(
+                *(len(self.callbacks) + 1, new.account_id, new.kind, new.url, new.msgid),
+                *(new.number, new.now, new.now),
+            )
+        )
+
+    def _account_ids(self, username: str | None) -> set[int]:
+        return {a.id for a in self.accounts.values() if username in {None, a.username}}
+
+    def _reply_match(self, reply: IncomingReply) -> _Recipient | None:
+        if not gateway_number_matches(reply):
+            return None
+        candidates = [
+            r
+            for r in self.by_id.values()
+            if r.number == reply.srcaddr and _replyable(self.requests[r.msgid].plan, r, reply)
+        ]
+        return max(candidates, key=lambda r: (r.created_at, r.id), default=None)
+
     def _check_open(self) -> None:
         if self.closed:
             raise StoreError("store is closed")
@@ -196,3 +523,28 @@ class MemoryStore:
             if account.id == account_id:
                 self.accounts[username] = replace(account, balance=account.balance + delta)
         self.ledger.append(LedgerEntry(account_id, delta, kind, msgid, now))
+
+
+_CLAIMABLE = frozenset({State.QUEUED, State.WAITING, State.ENROUTE})
+
+
+def _is_due(recipient: _Recipient, now: datetime) -> bool:
+    # An ENROUTE recipient keeps next_attempt_at only while its submit is unrecorded.
+    due_at = recipient.next_attempt_at
+    return recipient.state in _CLAIMABLE and due_at is not None and due_at <= now
+
+
+def _replyable(plan: SendPlan, recipient: _Recipient, reply: IncomingReply) -> bool:
+    window = timedelta(days=plan.replydays)
+    return (
+        plan.replyurl is not None
+        and recipient.created_at <= reply.received_at <= recipient.created_at + window
+    )
+
+
+def _callback_row(callback: _Callback, username: str) -> CallbackRow:
+    c = callback
+    return CallbackRow(
+        *(c.id, c.account_id, username, c.kind, c.url, c.msgid, c.number, c.state),
+        *(c.attempts, c.next_attempt_at, c.last_error, c.created_at, c.sent_at),
+    )

@@ -10,6 +10,9 @@ Invariants every backend keeps:
 - msgids are positive, at most 16 digits, unique across every node sharing the database.
 - Every change to a balance is a ledger row: balance == sum(ledger deltas) for each account.
 - A query never shows another account's msgid.
+- A recipient is final once: a final state is never changed, and the change that makes it
+  final writes its callback row (when the request has ``response``) in the same transaction.
+- Delivery never moves points (balance == ledger sum holds through every method).
 """
 
 from __future__ import annotations
@@ -20,7 +23,28 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
 
-    from smsgw.domain.model import Accepted, Account, Cancelled, RecipientStatus, SendPlan
+    from smsgw.domain.model import (
+        Accepted,
+        Account,
+        Cancelled,
+        RecipientStatus,
+        SendPlan,
+        State,
+    )
+    from smsgw.store.records import (
+        CallbackJob,
+        CallbackOutcome,
+        CallbackRow,
+        CallbackState,
+        DueMessage,
+        IncomingReply,
+        ReceiptApplied,
+        ReceiptUpdate,
+        ReplyRow,
+        SegmentRow,
+        StoredReply,
+        SubmitResult,
+    )
 
 
 class Store(Protocol):
@@ -74,3 +98,78 @@ class Store(Protocol):
     async def cancel(self, account_id: int, msgid: int, now: datetime) -> Cancelled | None:
         """Move the msgid's WAITING recipients to CANCEL and refund their share of points
         (a ledger row of kind 'refund'); None if the msgid is not the account's."""
+
+    async def set_webhook_secret(self, username: str, secret: str | None) -> Account:
+        """Set (or clear, with None) the key that signs the account's callbacks. It is
+        stored as given, since signing needs it, and only ever leaves in a CallbackJob."""
+
+    # dispatching ----------------------------------------------------------------------
+    async def claim_due(self, now: datetime, limit: int, lease_s: float) -> list[DueMessage]:
+        """Claim up to ``limit`` recipients due for submission, oldest first.
+
+        Due: QUEUED whose next_attempt_at has come, WAITING whose dlvtime has come, and
+        ENROUTE whose lease ran out before its submit was recorded (crash recovery). Each
+        becomes ENROUTE under a lease (next_attempt_at = now + lease_s), attempts + 1.
+        Concurrent claimers, also on other nodes or processes, never get the same recipient.
+        """
+
+    async def record_submits(self, results: Sequence[SubmitResult], now: datetime) -> None:
+        """Record submit outcomes (group-committed). Accepted: the segments with their SMSC
+        ids, then any held receipts for those ids are applied. Temporary failure: QUEUED
+        again at retry_at. Final state: the recipient is settled (and its callback row).
+        Results for recipients no longer ENROUTE are ignored."""
+
+    async def expire_unanswered(self, submitted_before: datetime, now: datetime) -> int:
+        """Settle as UNKNOWN every ENROUTE recipient submitted before ``submitted_before``
+        (with its callback row); return how many."""
+
+    # receipts -------------------------------------------------------------------------
+    async def apply_receipts(
+        self, receipts: Sequence[ReceiptUpdate], now: datetime
+    ) -> list[ReceiptApplied]:
+        """Apply delivery receipts (group-committed), one answer per receipt, returned only
+        after the commit. A final receipt settles its segment once (duplicates change
+        nothing); when every segment is final the recipient is settled by
+        ``recipient_outcome`` (and its callback row). An unknown id is held (counted) until
+        ``record_submits`` records it."""
+
+    async def recipient_segments(self, recipient_id: int) -> list[SegmentRow]:
+        """The recipient's recorded segments in segment order."""
+
+    # callbacks ------------------------------------------------------------------------
+    async def claim_callbacks(self, now: datetime, limit: int, lease_s: float) -> list[CallbackJob]:
+        """Claim up to ``limit`` due pending callbacks, oldest first; each stays pending and
+        is due again at now + lease_s (a crash re-sends: at least once). Concurrent claimers
+        never get the same row."""
+
+    async def finish_callbacks(self, outcomes: Sequence[CallbackOutcome], now: datetime) -> None:
+        """Record attempts (group-committed): delivered -> sent; failed -> attempts + 1 and
+        pending at retry_at, or failed (kept) when retry_at is None."""
+
+    async def retry_failed_callbacks(self, username: str | None, now: datetime) -> int:
+        """Make failed callbacks (of one account, or all) pending and due now with their
+        attempts reset; return how many."""
+
+    async def list_callbacks(
+        self, state: CallbackState | None, username: str | None, limit: int
+    ) -> list[CallbackRow]:
+        """Callbacks, newest first, optionally of one state and/or account."""
+
+    # replies --------------------------------------------------------------------------
+    async def store_reply(self, reply: IncomingReply, now: datetime) -> StoredReply:
+        """Store a handset reply, matched (PROTOCOL.md 6) to the most recent message to that
+        handset whose request has a replyurl and whose replydays have not run out at
+        received_at; a match also gets its 'mo' callback row."""
+
+    async def list_replies(self, unmatched_only: bool, limit: int) -> list[ReplyRow]:
+        """Replies, newest first (only unmatched ones if asked)."""
+
+    # metrics --------------------------------------------------------------------------
+    async def state_counts(self) -> dict[State, int]:
+        """Recipients per state (every state, zero included)."""
+
+    async def callback_counts(self) -> dict[str, int]:
+        """Callbacks per state: pending, sent, failed."""
+
+    async def held_receipt_count(self) -> int:
+        """Receipts held because no segment had their id (yet)."""

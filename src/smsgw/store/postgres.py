@@ -8,18 +8,35 @@ dispatcher that took a recipient first wins. Migrations run under an advisory lo
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Final
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Final, TypeVar
 from urllib.parse import urlsplit
 
 import asyncpg
 
 from smsgw.domain.model import Accepted, Account, Cancelled, RecipientStatus, SendPlan, State
 from smsgw.errors import AccountExistsError, StoreError, UnknownAccountError
+from smsgw.store import postgres_delivery as delivery
 from smsgw.store.accepting import AcceptItem, check_plan, debits, grant, initial_state
 from smsgw.store.batching import GroupCommit
+from smsgw.store.delivering import TimedSubmit
 from smsgw.store.msgids import MsgidBlocks
+from smsgw.store.records import (
+    CallbackJob,
+    CallbackOutcome,
+    CallbackRow,
+    CallbackState,
+    DueMessage,
+    IncomingReply,
+    ReceiptApplied,
+    ReceiptUpdate,
+    ReplyRow,
+    SegmentRow,
+    StoredReply,
+    SubmitResult,
+)
 from smsgw.store.schema import Migration, check_current, migrations
 
 if TYPE_CHECKING:
@@ -27,6 +44,11 @@ if TYPE_CHECKING:
 
     Connection = asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
     Pool = asyncpg.Pool[asyncpg.Record]
+
+ItemT = TypeVar("ItemT")
+ResultT = TypeVar("ResultT")
+_ReceiptCall = tuple[tuple[ReceiptUpdate, ...], datetime]
+_OutcomeCall = tuple[tuple[CallbackOutcome, ...], datetime]
 
 # Any constant works; it only has to be the same in every smsgw process.
 MIGRATION_LOCK_KEY: Final = 0x736D_7367_7700_0001
@@ -72,6 +94,9 @@ class PostgresStore:
         self._max_batch = max_batch
         self._pool: Pool | None = None
         self._batcher: GroupCommit[AcceptItem, Accepted | None] | None = None
+        self._submits: GroupCommit[TimedSubmit, None] | None = None
+        self._receipts: GroupCommit[_ReceiptCall, list[ReceiptApplied]] | None = None
+        self._finished: GroupCommit[_OutcomeCall, None] | None = None
 
     def __repr__(self) -> str:
         return f"PostgresStore({safe_location(self._url)!r})"
@@ -86,9 +111,10 @@ class PostgresStore:
             raise
 
     async def close(self) -> None:
-        if self._batcher is not None:
-            await self._batcher.close()
-            self._batcher = None
+        for batcher in (self._batcher, self._submits, self._receipts, self._finished):
+            if batcher is not None:
+                await batcher.close()
+        self._batcher = self._submits = self._receipts = self._finished = None
         await self._disconnect()
 
     async def upgrade(self, *, to: int | None = None) -> list[int]:
@@ -258,6 +284,94 @@ class PostgresStore:
                 await _move_points(conn, account_id, refund, msgid=msgid, at=now)
         return Cancelled(msgid=msgid, recipients=len(cancelled), points=refund)
 
+    async def set_webhook_secret(self, username: str, secret: str | None) -> Account:
+        return await self._set(username, "webhook_secret = $1", secret)
+
+    # dispatching ----------------------------------------------------------------------
+    async def claim_due(self, now: datetime, limit: int, lease_s: float) -> list[DueMessage]:
+        async with self._transaction() as conn:
+            return await delivery.claim_due(conn, now, limit, now + timedelta(seconds=lease_s))
+
+    async def record_submits(self, results: Sequence[SubmitResult], now: datetime) -> None:
+        batcher = _running(self._submits)
+        await asyncio.gather(*(batcher.submit(TimedSubmit(result, now)) for result in results))
+
+    async def _commit_submits(self, items: Sequence[TimedSubmit]) -> list[None]:
+        async with self._transaction() as conn:
+            await delivery.record_submits(conn, items)
+        return [None] * len(items)
+
+    async def expire_unanswered(self, submitted_before: datetime, now: datetime) -> int:
+        expired = 0
+        while True:
+            async with self._transaction() as conn:
+                found = await delivery.expire_batch(conn, submitted_before, now)
+            expired += found
+            if found < delivery.EXPIRY_BATCH:
+                return expired
+
+    # receipts -------------------------------------------------------------------------
+    async def apply_receipts(
+        self, receipts: Sequence[ReceiptUpdate], now: datetime
+    ) -> list[ReceiptApplied]:
+        if not receipts:
+            return []
+        return await _running(self._receipts).submit((tuple(receipts), now))
+
+    async def _commit_receipts(self, calls: Sequence[_ReceiptCall]) -> list[list[ReceiptApplied]]:
+        async with self._transaction() as conn:
+            return await delivery.apply_receipt_calls(conn, calls)
+
+    async def recipient_segments(self, recipient_id: int) -> list[SegmentRow]:
+        with _translated():
+            return await delivery.recipient_segments(self._open_pool(), recipient_id)
+
+    # callbacks ------------------------------------------------------------------------
+    async def claim_callbacks(self, now: datetime, limit: int, lease_s: float) -> list[CallbackJob]:
+        lease_until = now + timedelta(seconds=lease_s)
+        async with self._transaction() as conn:
+            return await delivery.claim_callbacks(conn, now, limit, lease_until)
+
+    async def finish_callbacks(self, outcomes: Sequence[CallbackOutcome], now: datetime) -> None:
+        if outcomes:
+            await _running(self._finished).submit((tuple(outcomes), now))
+
+    async def _commit_outcomes(self, calls: Sequence[_OutcomeCall]) -> list[None]:
+        async with self._transaction() as conn:
+            return await delivery.finish_callbacks(conn, calls)
+
+    async def retry_failed_callbacks(self, username: str | None, now: datetime) -> int:
+        async with self._transaction() as conn:
+            return await delivery.retry_failed_callbacks(conn, username, now)
+
+    async def list_callbacks(
+        self, state: CallbackState | None, username: str | None, limit: int
+    ) -> list[CallbackRow]:
+        with _translated():
+            return await delivery.list_callbacks(self._open_pool(), state, username, limit)
+
+    # replies --------------------------------------------------------------------------
+    async def store_reply(self, reply: IncomingReply, now: datetime) -> StoredReply:
+        async with self._transaction() as conn:
+            return await delivery.store_reply(conn, reply, now)
+
+    async def list_replies(self, unmatched_only: bool, limit: int) -> list[ReplyRow]:
+        with _translated():
+            return await delivery.list_replies(self._open_pool(), unmatched_only, limit)
+
+    # metrics --------------------------------------------------------------------------
+    async def state_counts(self) -> dict[State, int]:
+        with _translated():
+            return await delivery.state_counts(self._open_pool())
+
+    async def callback_counts(self) -> dict[str, int]:
+        with _translated():
+            return await delivery.callback_counts(self._open_pool())
+
+    async def held_receipt_count(self) -> int:
+        with _translated():
+            return await delivery.held_receipt_count(self._open_pool())
+
     # plumbing -------------------------------------------------------------------------
     async def _connect(self) -> Pool:
         if self._pool is not None:
@@ -272,10 +386,14 @@ class PostgresStore:
             ) from None
         self._pool = pool
         self._batcher = GroupCommit(self._commit_accepts, max_batch=self._max_batch)
+        self._submits = GroupCommit(self._commit_submits, max_batch=self._max_batch)
+        self._receipts = GroupCommit(self._commit_receipts, max_batch=self._max_batch)
+        self._finished = GroupCommit(self._commit_outcomes, max_batch=self._max_batch)
         return pool
 
     async def _disconnect(self) -> None:
         pool, self._pool, self._batcher = self._pool, None, None
+        self._submits = self._receipts = self._finished = None
         if pool is not None:
             await pool.close()
 
@@ -300,6 +418,12 @@ class PostgresStore:
         if row is None:
             raise UnknownAccountError(f"no account {username!r}")
         return _account_from_row(row)
+
+
+def _running(batcher: GroupCommit[ItemT, ResultT] | None) -> GroupCommit[ItemT, ResultT]:
+    if batcher is None:
+        raise StoreError("store is not open")
+    return batcher
 
 
 @asynccontextmanager

@@ -17,37 +17,48 @@ import asyncio
 import json
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypeVar
 
 from smsgw.domain.model import Accepted, Account, Cancelled, RecipientStatus, SendPlan, State
 from smsgw.errors import AccountExistsError, ConfigError, StoreError, UnknownAccountError
+from smsgw.store import sqlite_delivery as delivery
 from smsgw.store.accepting import AcceptItem, check_plan, debits, grant, initial_state
 from smsgw.store.batching import GroupCommit
+from smsgw.store.delivering import TimedSubmit
 from smsgw.store.msgids import MsgidBlocks
+from smsgw.store.records import (
+    CallbackJob,
+    CallbackOutcome,
+    CallbackRow,
+    CallbackState,
+    DueMessage,
+    IncomingReply,
+    ReceiptApplied,
+    ReceiptUpdate,
+    ReplyRow,
+    SegmentRow,
+    StoredReply,
+    SubmitResult,
+)
 from smsgw.store.schema import Migration, check_current, migrations, sqlite_statements
+from smsgw.store.sqlite_tx import from_micros, to_micros
+from smsgw.store.sqlite_tx import transaction as _transaction
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Sequence
 
 T = TypeVar("T")
+ItemT = TypeVar("ItemT")
+ResultT = TypeVar("ResultT")
+_ReceiptCall = tuple[tuple[ReceiptUpdate, ...], datetime]
+_OutcomeCall = tuple[tuple[CallbackOutcome, ...], datetime]
 
 SYNCHRONOUS_LEVELS: Final = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND: Final = timedelta(microseconds=1)
 _ACCOUNT_COLUMNS: Final = (
     "id, username, password_hash, api_key_hash, balance, disabled, allowed_ips, created_at"
 )
-
-
-def to_micros(moment: datetime) -> int:
-    return (moment - _EPOCH) // _MICROSECOND
-
-
-def from_micros(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=micros)
 
 
 class SqliteStore:
@@ -74,6 +85,9 @@ class SqliteStore:
         self._writer: _Worker | None = None
         self._reader: sqlite3.Connection | None = None
         self._batcher: GroupCommit[AcceptItem, Accepted | None] | None = None
+        self._submits: GroupCommit[TimedSubmit, None] | None = None
+        self._receipts: GroupCommit[_ReceiptCall, list[ReceiptApplied]] | None = None
+        self._finished: GroupCommit[_OutcomeCall, None] | None = None
 
     def __repr__(self) -> str:
         return f"SqliteStore({str(self.path)!r})"
@@ -88,9 +102,10 @@ class SqliteStore:
             raise
 
     async def close(self) -> None:
-        if self._batcher is not None:
-            await self._batcher.close()
-            self._batcher = None
+        for batcher in (self._batcher, self._submits, self._receipts, self._finished):
+            if batcher is not None:
+                await batcher.close()
+        self._batcher = self._submits = self._receipts = self._finished = None
         await self._disconnect()
 
     async def upgrade(self, *, to: int | None = None) -> list[int]:
@@ -156,6 +171,78 @@ class SqliteStore:
         at = to_micros(now)
         return await self._write(lambda conn: _cancel(conn, account_id, msgid, at))
 
+    async def set_webhook_secret(self, username: str, secret: str | None) -> Account:
+        return await self._set(username, "webhook_secret = ?", secret)
+
+    # dispatching ----------------------------------------------------------------------
+    async def claim_due(self, now: datetime, limit: int, lease_s: float) -> list[DueMessage]:
+        at, lease = to_micros(now), round(lease_s * 1_000_000)
+        return await self._write(lambda conn: delivery.claim_due(conn, at, limit, lease))
+
+    async def record_submits(self, results: Sequence[SubmitResult], now: datetime) -> None:
+        batcher = _running(self._submits)
+        await asyncio.gather(*(batcher.submit(TimedSubmit(result, now)) for result in results))
+
+    async def _commit_submits(self, items: Sequence[TimedSubmit]) -> list[None]:
+        await self._write(lambda conn: delivery.record_submits(conn, items))
+        return [None] * len(items)
+
+    async def expire_unanswered(self, submitted_before: datetime, now: datetime) -> int:
+        before = to_micros(submitted_before)
+        return await self._write(lambda conn: delivery.expire_unanswered(conn, before, now))
+
+    # receipts -------------------------------------------------------------------------
+    async def apply_receipts(
+        self, receipts: Sequence[ReceiptUpdate], now: datetime
+    ) -> list[ReceiptApplied]:
+        if not receipts:
+            return []
+        return await _running(self._receipts).submit((tuple(receipts), now))
+
+    async def _commit_receipts(self, calls: Sequence[_ReceiptCall]) -> list[list[ReceiptApplied]]:
+        return await self._write(lambda conn: delivery.apply_receipt_calls(conn, calls))
+
+    async def recipient_segments(self, recipient_id: int) -> list[SegmentRow]:
+        return await self._read(lambda conn: delivery.recipient_segments(conn, recipient_id))
+
+    # callbacks ------------------------------------------------------------------------
+    async def claim_callbacks(self, now: datetime, limit: int, lease_s: float) -> list[CallbackJob]:
+        at, lease = to_micros(now), round(lease_s * 1_000_000)
+        return await self._write(lambda conn: delivery.claim_callbacks(conn, at, limit, lease))
+
+    async def finish_callbacks(self, outcomes: Sequence[CallbackOutcome], now: datetime) -> None:
+        if outcomes:
+            await _running(self._finished).submit((tuple(outcomes), now))
+
+    async def _commit_outcomes(self, calls: Sequence[_OutcomeCall]) -> list[None]:
+        return await self._write(lambda conn: delivery.finish_callbacks(conn, calls))
+
+    async def retry_failed_callbacks(self, username: str | None, now: datetime) -> int:
+        at = to_micros(now)
+        return await self._write(lambda conn: delivery.retry_failed_callbacks(conn, username, at))
+
+    async def list_callbacks(
+        self, state: CallbackState | None, username: str | None, limit: int
+    ) -> list[CallbackRow]:
+        return await self._read(lambda conn: delivery.list_callbacks(conn, state, username, limit))
+
+    # replies --------------------------------------------------------------------------
+    async def store_reply(self, reply: IncomingReply, now: datetime) -> StoredReply:
+        return await self._write(lambda conn: delivery.store_reply(conn, reply, now))
+
+    async def list_replies(self, unmatched_only: bool, limit: int) -> list[ReplyRow]:
+        return await self._read(lambda conn: delivery.list_replies(conn, unmatched_only, limit))
+
+    # metrics --------------------------------------------------------------------------
+    async def state_counts(self) -> dict[State, int]:
+        return await self._read(delivery.state_counts)
+
+    async def callback_counts(self) -> dict[str, int]:
+        return await self._read(delivery.callback_counts)
+
+    async def held_receipt_count(self) -> int:
+        return await self._read(delivery.held_receipt_count)
+
     # plumbing -------------------------------------------------------------------------
     async def _connect(self) -> None:
         if self._writer is not None:
@@ -170,10 +257,14 @@ class SqliteStore:
             raise StoreError(f"cannot open SQLite database {str(self.path)!r}: {exc}") from exc
         self._writer, self._reader = writer, reader
         self._batcher = GroupCommit(self._commit_accepts, max_batch=self._max_batch)
+        self._submits = GroupCommit(self._commit_submits, max_batch=self._max_batch)
+        self._receipts = GroupCommit(self._commit_receipts, max_batch=self._max_batch)
+        self._finished = GroupCommit(self._commit_outcomes, max_batch=self._max_batch)
 
     async def _disconnect(self) -> None:
         reader, writer = self._reader, self._writer
         self._reader = self._writer = self._batcher = None
+        self._submits = self._receipts = self._finished = None
         if reader is not None:
             reader.close()
         if writer is not None:
@@ -207,6 +298,12 @@ class SqliteStore:
         return await self._write(lambda conn: _set_column(conn, username, assignment, value, at))
 
 
+def _running(batcher: GroupCommit[ItemT, ResultT] | None) -> GroupCommit[ItemT, ResultT]:
+    if batcher is None:
+        raise StoreError("store is not open")
+    return batcher
+
+
 class _Worker:
     """One thread owning one connection; work runs there in submission order."""
 
@@ -235,18 +332,6 @@ class _Worker:
 
 
 # Everything below runs on a worker thread. ----------------------------------------------
-
-
-@contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
 
 
 def _schema_version(conn: sqlite3.Connection) -> int:

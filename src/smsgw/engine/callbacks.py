@@ -1,0 +1,234 @@
+"""The callbacks outbox worker: phase-two delivery reports and reply forwarding.
+
+A callback is a store row until the customer acknowledged it (PROTOCOL.md section 6). The
+worker claims due rows under a lease, sends each as one GET over pooled keep-alive
+connections, and records the outcome in batches: delivered, retried after the configured
+delays, or failed (kept, re-sendable with ``smsgw callbacks retry --failed``).
+
+Isolation: at most ``per_host`` requests run against one host at a time, and a job whose host
+is saturated is left to its lease instead of waiting, so one customer's slow or dead endpoint
+holds neither the worker nor other customers' callbacks.
+
+Targets are checked again at send time: a name resolving to a loopback, private, link-local
+or metadata address is refused (unless allowed) and not retried. A crash between sending and
+recording means the callback is sent again when its lease runs out: at-least-once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import ipaddress
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+import httpx
+
+from smsgw.config import WebhookSettings
+from smsgw.domain.delivery import is_ack, next_attempt
+from smsgw.domain.urls import is_forbidden_address
+from smsgw.store.port import Store
+from smsgw.store.records import CallbackJob, CallbackOutcome
+
+log = logging.getLogger("smsgw.callbacks")
+
+Clock = Callable[[], datetime]
+Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
+SIGNATURE_HEADER = "X-Smsgw-Signature"
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """How one send went: ``error`` None means acknowledged; ``retry`` False gives up now."""
+
+    error: str | None
+    retry: bool = True
+
+
+async def resolve_host(host: str, port: int) -> list[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port)
+    return [str(info[4][0]) for info in infos]
+
+
+def signature(secret: str, url: str, unix_time: int) -> str:
+    """``t=<unix time>,v1=<hex HMAC-SHA256 of "t.<url>">`` (PROTOCOL.md section 6)."""
+    mac = hmac.new(secret.encode(), f"{unix_time}.{url}".encode(), hashlib.sha256).hexdigest()
+    return f"t={unix_time},v1={mac}"
+
+
+class CallbackSender:
+    """Sends one callback and judges the answer; never raises for a customer's fault."""
+
+    def __init__(
+        self,
+        settings: WebhookSettings,
+        client: httpx.AsyncClient,
+        *,
+        resolver: Resolver = resolve_host,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._client = client
+        self._resolve = resolver
+        self._wall_clock = wall_clock
+
+    async def send(self, job: CallbackJob) -> Attempt:
+        refusal = await self._refusal(job.url)
+        if refusal is not None:
+            return Attempt(refusal, retry=False)
+        headers = {}
+        if job.webhook_secret:
+            headers[SIGNATURE_HEADER] = signature(
+                job.webhook_secret, job.url, int(self._wall_clock())
+            )
+        try:
+            response = await self._client.get(job.url, headers=headers)
+        except httpx.HTTPError as error:
+            return Attempt(f"{type(error).__name__}: {error}"[:200])
+        return Attempt(_judge(job, response))
+
+    async def _refusal(self, url: str) -> str | None:
+        if self._settings.allow_private_networks:
+            return None
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        try:
+            addresses = [host] if _is_literal(host) else await self._resolve(host, parts.port or 80)
+        except OSError as error:
+            return f"cannot resolve {host}: {error}"[:200]
+        for address in addresses:
+            if is_forbidden_address(ipaddress.ip_address(address.split("%", 1)[0])):
+                return f"refused: {host} resolves to a private or local address"
+        return None
+
+
+def _is_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _judge(job: CallbackJob, response: httpx.Response) -> str | None:
+    if job.kind == "mo":
+        return None if response.is_success else f"HTTP {response.status_code}"
+    if response.status_code != httpx.codes.OK:
+        return f"HTTP {response.status_code}"
+    if job.msgid is None or not is_ack(response.text, job.msgid):
+        return "no acknowledgement in the answer"
+    return None
+
+
+class CallbackWorker:
+    """Claims due callbacks and sends them concurrently, bounded globally and per host."""
+
+    def __init__(
+        self,
+        store: Store,
+        sender: CallbackSender,
+        settings: WebhookSettings,
+        clock: Clock,
+        *,
+        concurrency: int = 256,
+        per_host: int = 8,
+        idle_s: float = 0.5,
+        on_outcome: Callable[[CallbackJob, Attempt], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._sender = sender
+        self._settings = settings
+        self._clock = clock
+        self._concurrency = concurrency
+        self._per_host = per_host
+        self._idle_s = idle_s
+        self._on_outcome = on_outcome
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._per_host_busy: dict[str, int] = {}
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            started = await self.send_due()
+            if started == 0:
+                await self._idle()
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Stop claiming; let sends in flight finish for ``grace_s``, then cancel them."""
+        self._stopping = True
+        self._wake.set()
+        if self._in_flight:
+            _, pending = await asyncio.wait(self._in_flight, timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def send_due(self) -> int:
+        """Claim what is due and start sending it; the number of sends started."""
+        free = self._concurrency - len(self._in_flight)
+        if free <= 0:
+            return 0
+        lease_s = self._settings.timeout_s * 2 + 5
+        jobs = await self._store.claim_callbacks(self._clock(), free, lease_s)
+        started = 0
+        for job in jobs:
+            host = urlsplit(job.url).netloc.lower()
+            if self._per_host_busy.get(host, 0) >= self._per_host:
+                continue  # its lease brings it back; a busy host never blocks others
+            self._start(job, host)
+            started += 1
+        return started
+
+    async def drain(self) -> None:
+        """Wait until every send started so far has been recorded (for tests and shutdown)."""
+        while self._in_flight:
+            await asyncio.gather(*list(self._in_flight))
+
+    def _start(self, job: CallbackJob, host: str) -> None:
+        self._per_host_busy[host] = self._per_host_busy.get(host, 0) + 1
+        task = asyncio.get_running_loop().create_task(self._deliver(job, host))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def _deliver(self, job: CallbackJob, host: str) -> None:
+        try:
+            attempt = await self._sender.send(job)
+        finally:
+            self._release(host)
+        now = self._clock()
+        if attempt.error is None:
+            outcome = CallbackOutcome(job.id, delivered=True)
+        else:
+            retry_at = (
+                next_attempt(job.attempts + 1, self._settings.retry_delays_s, now)
+                if attempt.retry
+                else None
+            )
+            outcome = CallbackOutcome(
+                job.id, delivered=False, error=attempt.error, retry_at=retry_at
+            )
+        await self._store.finish_callbacks([outcome], now)
+        if self._on_outcome is not None:
+            self._on_outcome(job, attempt)
+
+    def _release(self, host: str) -> None:
+        left = self._per_host_busy.get(host, 1) - 1
+        if left:
+            self._per_host_busy[host] = left
+        else:
+            self._per_host_busy.pop(host, None)
+
+    async def _idle(self) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=self._idle_s)

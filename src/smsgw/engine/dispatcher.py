@@ -1,0 +1,196 @@
+"""The dispatcher: due recipients out to their SMSC, at the rate each connector allows.
+
+Flow: claim a batch of due recipients (QUEUED, WAITING whose dlvtime came, and ENROUTE ones a
+crashed node never recorded) under a lease; for each, route by the longest prefix, encode
+its segments, submit them through the connector's ESME (which enforces window and TPS), and
+record the outcome in the store, where results of concurrent submissions share one commit.
+
+``decide`` is the policy: pure, with ``now`` passed in. Temporary failures retry with backoff
+until the validity period runs out (then EXPIRED); a permanent refusal is REJECTD; a number
+no route serves is EXPIRED (PROTOCOL.md section 4).
+
+At-least-once: a segment whose submit_sm_resp arrived but whose result was not yet recorded
+when the process died is submitted again after the lease (``lease_s``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from smsgw.config import ConnectorSettings, Settings
+from smsgw.domain.model import State
+from smsgw.domain.numbers import smpp_address
+from smsgw.domain.text import plan_text
+from smsgw.smpp.air import Address, encode_mt
+from smsgw.smpp.esme import Refused, Submitted
+from smsgw.smpp.pdu import SubmitSm
+from smsgw.store.port import Store
+from smsgw.store.records import DueMessage, SubmitResult
+
+log = logging.getLogger("smsgw.dispatcher")
+
+Clock = Callable[[], datetime]
+# Seconds before the n-th retry of a temporary failure (the last repeats).
+RETRY_DELAYS_S: tuple[float, ...] = (5, 15, 30, 60, 120, 300)
+
+
+class Submitter(Protocol):
+    """What the dispatcher needs of a connector (an Esme, or a test double)."""
+
+    async def submit(self, pdu: SubmitSm) -> Submitted | Refused: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A connector as the dispatcher uses it: its settings and its submitter."""
+
+    settings: ConnectorSettings
+    submitter: Submitter
+
+    @property
+    def source(self) -> Address:
+        s = self.settings
+        return Address(s.source_addr, s.source_ton, s.source_npi)
+
+
+def decide(
+    message: DueMessage,
+    connector: str,
+    outcomes: Sequence[Submitted | Refused],
+    now: datetime,
+    validity_s: float,
+) -> SubmitResult:
+    """The store's next step for a recipient whose segments got these outcomes."""
+    refusals = [outcome for outcome in outcomes if isinstance(outcome, Refused)]
+    if not refusals:
+        ids = tuple(outcome.message_id for outcome in outcomes if isinstance(outcome, Submitted))
+        return SubmitResult(message.recipient_id, connector, smsc_ids=ids)
+    if any(not refusal.temporary for refusal in refusals):
+        return SubmitResult(message.recipient_id, connector, final_state=State.REJECTD)
+    return retry_or_expire(message, connector, now, validity_s)
+
+
+def retry_or_expire(
+    message: DueMessage, connector: str, now: datetime, validity_s: float
+) -> SubmitResult:
+    delay = RETRY_DELAYS_S[min(message.attempts, len(RETRY_DELAYS_S)) - 1]
+    retry_at = now + timedelta(seconds=delay)
+    if retry_at > message.created_at + timedelta(seconds=validity_s):
+        return SubmitResult(message.recipient_id, connector, final_state=State.EXPIRED)
+    return SubmitResult(message.recipient_id, connector, retry_at=retry_at)
+
+
+def segments_for(message: DueMessage, link: Link) -> list[SubmitSm]:
+    """The submit_sm PDUs of one recipient, re-planned from the stored text."""
+    text = plan_text(message.encoding, message.body, message.wapurl)
+    digits, ton, npi = smpp_address(message.number, national=link.settings.national_numbers)
+    return encode_mt(
+        text,
+        source=link.source,
+        destination=Address(digits, ton, npi),
+        reference=message.recipient_id & 0xFFFF,
+        long_form=link.settings.long_form,
+        registered_delivery=link.settings.registered_delivery,
+    )
+
+
+class Dispatcher:
+    """Claims due recipients and submits them; ``wake()`` after an accept skips the idle wait."""
+
+    def __init__(
+        self,
+        store: Store,
+        links: Mapping[str, Link],
+        settings: Settings,
+        clock: Clock,
+        *,
+        concurrency: int | None = None,
+        lease_s: float = 120.0,
+        idle_s: float = 0.2,
+        on_result: Callable[[SubmitResult], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._links = dict(links)
+        self._settings = settings
+        self._clock = clock
+        windows = sum(link.settings.window for link in self._links.values())
+        self._concurrency = concurrency or max(64, windows * 4)
+        self._lease_s = lease_s
+        self._idle_s = idle_s
+        self._on_result = on_result
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            if await self.dispatch_due() == 0:
+                await self._idle()
+
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Stop claiming; give submissions in flight ``grace_s`` to finish and be recorded.
+
+        Whatever is cancelled stays ENROUTE without SMSC ids and is claimed again after its
+        lease: nothing is lost, a segment may go twice.
+        """
+        self._stopping = True
+        self._wake.set()
+        if self._in_flight:
+            _, pending = await asyncio.wait(self._in_flight, timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def dispatch_due(self) -> int:
+        """Claim what is due (as much as there is room for) and start submitting it."""
+        free = self._concurrency - len(self._in_flight)
+        if free <= 0 or self._stopping:
+            return 0
+        due = await self._store.claim_due(self._clock(), free, self._lease_s)
+        for message in due:
+            task = asyncio.get_running_loop().create_task(self._dispatch(message))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+        return len(due)
+
+    async def drain(self) -> None:
+        """Wait until every submission started so far is recorded."""
+        while self._in_flight:
+            await asyncio.gather(*list(self._in_flight))
+
+    async def _dispatch(self, message: DueMessage) -> None:
+        result = await self._submission(message)
+        await self._store.record_submits([result], self._clock())
+        if self._on_result is not None:
+            self._on_result(result)
+
+    async def _submission(self, message: DueMessage) -> SubmitResult:
+        connector = self._settings.route_for(message.number)
+        link = self._links.get(connector) if connector is not None else None
+        if connector is None or link is None:
+            return SubmitResult(message.recipient_id, connector or "", final_state=State.EXPIRED)
+        try:
+            pdus = segments_for(message, link)
+        except Exception:
+            log.exception("cannot encode recipient %s", message.recipient_id)
+            return SubmitResult(message.recipient_id, connector, final_state=State.REJECTD)
+        outcomes = await asyncio.gather(*(link.submitter.submit(pdu) for pdu in pdus))
+        return decide(message, connector, outcomes, self._clock(), self._settings.engine.validity_s)
+
+    async def _idle(self) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=self._idle_s)

@@ -1,0 +1,199 @@
+"""The engine's lifecycle: connectors, dispatcher, callbacks, housekeeping; in a fixed order.
+
+Start: in-process simulators (connectors of kind ``simulator``), ESMEs, then the workers.
+Stop (reverse, each step bounded): stop claiming and let in-flight submits be recorded,
+unbind the ESMEs (receipts being stored still get their answer), stop the callback worker,
+stop the simulators. Closing the store is the caller's last step.
+
+Recovery needs no step of its own: recipients a dead process left ENROUTE without SMSC ids
+are claimed again when their lease runs out, and so are callbacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+import httpx
+
+from smsgw.config import ConnectorSettings, Settings
+from smsgw.engine.callbacks import Attempt, CallbackSender, CallbackWorker
+from smsgw.engine.dispatcher import Dispatcher, Link
+from smsgw.engine.inbound import Inbound
+from smsgw.engine.metrics import Metrics
+from smsgw.smpp.esme import Esme
+from smsgw.smpp.simulator import Simulator
+from smsgw.store.port import Store
+from smsgw.store.records import CallbackJob, IncomingReply, ReceiptApplied, ReceiptUpdate
+from smsgw.store.records import SubmitResult as Result
+
+log = logging.getLogger("smsgw.engine")
+
+Clock = Callable[[], datetime]
+HOUSEKEEPING_S = 5.0
+
+
+class Changes:
+    """Wakes whoever waits for the engine's state to move (tools and tests; no polling)."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def notify(self) -> None:
+        self._event.set()
+
+    async def until(self, predicate: Callable[[], Awaitable[bool]], timeout_s: float) -> None:
+        """Return once ``predicate()`` holds; TimeoutError after ``timeout_s``."""
+        async with asyncio.timeout(timeout_s):
+            while True:
+                self._event.clear()
+                if await predicate():
+                    return
+                await self._event.wait()
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        clock: Clock,
+        *,
+        metrics: Metrics | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        dispatcher_idle_s: float = 0.2,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.metrics = metrics or Metrics()
+        self._own_client = http_client is None
+        self._client = http_client or httpx.AsyncClient(
+            timeout=settings.webhooks.timeout_s,
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=512, max_keepalive_connections=128),
+        )
+        self.simulators: dict[str, Simulator] = {}
+        self.esmes: dict[str, Esme] = {}
+        self.inbound = Inbound(
+            store, clock, on_receipt=self._count_receipt, on_reply=self._count_reply
+        )
+        self.dispatcher: Dispatcher | None = None
+        self.callbacks = CallbackWorker(
+            store,
+            CallbackSender(settings.webhooks, self._client),
+            settings.webhooks,
+            clock,
+            on_outcome=self._count_callback,
+        )
+        self._dispatcher_idle_s = dispatcher_idle_s
+        self._tasks: list[asyncio.Task[None]] = []
+        self.changes = Changes()
+
+    @property
+    def bound(self) -> bool:
+        """At least one connector is bound (readiness)."""
+        return any(esme.bound for esme in self.esmes.values())
+
+    def wake(self) -> None:
+        """Something was accepted: look for due work now rather than at the next tick."""
+        if self.dispatcher is not None:
+            self.dispatcher.wake()
+
+    async def start(self) -> None:
+        links: dict[str, Link] = {}
+        for connector in self.settings.connectors:
+            settings = await self._connector_settings(connector)
+            esme = Esme(settings, self.inbound.handler(connector))
+            await esme.start()
+            self.esmes[connector.name] = esme
+            links[connector.name] = Link(connector, esme)
+            self.metrics.watch_connector(connector.name, esme)
+        self.dispatcher = Dispatcher(
+            self.store,
+            links,
+            self.settings,
+            self.clock,
+            idle_s=self._dispatcher_idle_s,
+            on_result=self._count_result,
+        )
+        self._tasks = [
+            asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
+            asyncio.create_task(self.callbacks.run(), name="callbacks"),
+            asyncio.create_task(self._housekeeping(), name="housekeeping"),
+        ]
+        log.info("engine started with connectors %s", ", ".join(self.esmes))
+
+    async def stop(self) -> None:
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
+        await asyncio.gather(*(esme.stop() for esme in self.esmes.values()))
+        await self.callbacks.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        await asyncio.gather(*(simulator.stop() for simulator in self.simulators.values()))
+        if self._own_client:
+            await self._client.aclose()
+        log.info("engine stopped")
+
+    async def housekeeping(self) -> None:
+        """One round: receipt timeouts, stale reply parts, queue-depth gauges."""
+        now = self.clock()
+        timeout = timedelta(seconds=self.settings.engine.receipt_timeout_s)
+        await self.store.expire_unanswered(now - timeout, now)
+        await self.inbound.flush_expired()
+        self.metrics.set_depths(await self.store.state_counts(), await self.store.callback_counts())
+
+    async def _housekeeping(self) -> None:
+        while True:
+            try:
+                await self.housekeeping()
+            except Exception:
+                log.exception("housekeeping failed; trying again")
+            await asyncio.sleep(HOUSEKEEPING_S)
+
+    async def _connector_settings(self, connector: ConnectorSettings) -> ConnectorSettings:
+        """The settings the ESME dials: for a simulator connector, its in-process SMSC."""
+        if connector.kind != "simulator":
+            return connector
+        simulator = Simulator(self.settings.simulator)
+        port = await simulator.start("127.0.0.1", 0)
+        self.simulators[connector.name] = simulator
+        sim = self.settings.simulator
+        return dataclasses.replace(
+            connector, host="127.0.0.1", port=port, system_id=sim.system_id, password=sim.password
+        )
+
+    def _count_result(self, result: Result) -> None:
+        self.changes.notify()
+        kind = (
+            "submitted"
+            if result.smsc_ids is not None
+            else "retry"
+            if result.retry_at is not None
+            else (result.final_state.value.lower() if result.final_state else "unknown")
+        )
+        self.metrics.submit_results.labels(result.connector, kind).inc()
+
+    def _count_receipt(self, update: ReceiptUpdate, applied: ReceiptApplied) -> None:
+        self.changes.notify()
+        self.metrics.receipts.labels(update.state.value, str(applied.matched).lower()).inc()
+
+    def _count_reply(self, _: IncomingReply, msgid: int | None) -> None:
+        self.changes.notify()
+        self.metrics.replies.labels(str(msgid is not None).lower()).inc()
+
+    def _count_callback(self, job: CallbackJob, attempt: Attempt) -> None:
+        self.changes.notify()
+        if attempt.error is None:
+            outcome = "sent"
+        elif attempt.retry and job.attempts + 1 <= len(self.settings.webhooks.retry_delays_s):
+            outcome = "retried"
+        else:
+            outcome = "failed"
+        self.metrics.callbacks.labels(job.kind, outcome).inc()
