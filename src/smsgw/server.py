@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -58,11 +59,15 @@ def build(
     upgrade: bool | None = None,
     with_engine: bool = False,
     demo: bool = False,
+    clock: Callable[[], datetime] = utc_now,
 ) -> Runtime:
-    """Wire store, authenticator, gateway, engine and ASGI app; nothing is opened yet."""
+    """Wire store, authenticator, gateway, engine and ASGI app; nothing is opened yet.
+
+    ``clock`` is the wall clock of the gateway and the engine (tests pass a fake one).
+    """
     store = store if store is not None else open_store(settings.database.url)
     metrics = Metrics()
-    engine = Engine(settings, store, utc_now, metrics=metrics) if with_engine else None
+    engine = Engine(settings, store, clock, metrics=metrics) if with_engine else None
     trusted = parse_networks(settings.http.trusted_proxies, "http.trusted_proxies")
     auth = settings.auth
     lockout = Lockout(auth.lockout_failures, auth.lockout_window_s, auth.lockout_s)
@@ -71,7 +76,7 @@ def build(
         settings,
         store,
         authenticator,
-        utc_now,
+        clock,
         metrics=metrics,
         on_accept=engine.wake if engine is not None else None,
     )
