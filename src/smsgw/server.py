@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
+from smsgw import logs
 from smsgw.api.app import ASGIApp, Receive, Scope, Send, SmsgoApp
 from smsgw.api.demo import DemoReceiver
 from smsgw.config import Settings, load_settings
@@ -142,7 +143,11 @@ def _upgrades_itself(settings: Settings) -> bool:
 
 def create_app() -> SmsgoApp:
     """The app of one API worker process (uvicorn's factory), configured from the environment."""
+    logs.configure(os.environ.get(_LOG_LEVEL_ENV, "info"))
     return build(load_settings(None, os.environ), upgrade=False).app
+
+
+_LOG_LEVEL_ENV = "SMSGW_LOG_LEVEL"
 
 
 def uvicorn_config(
@@ -166,6 +171,8 @@ def uvicorn_config(
         # X-Forwarded-For is believed only from http.trusted_proxies, by the app itself.
         proxy_headers=False,
         log_level=log_level,
+        # Logging is configured once by smsgw.logs (structlog, secrets redacted).
+        log_config=None,
         server_header=False,
     )
 
@@ -178,7 +185,8 @@ def serve(
     engine: bool = True,
     demo: bool = False,
 ) -> None:
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    logs.configure(log_level)
+    os.environ[_LOG_LEVEL_ENV] = log_level  # for the worker processes
     if settings.http.workers == 1 or demo:
         runtime = build(settings, with_engine=engine, demo=demo)
         uvicorn.Server(uvicorn_config(runtime, settings, log_level=log_level)).run()
@@ -210,7 +218,7 @@ async def _upgrade(settings: Settings) -> None:
 
 def run_engine(settings: Settings, *, log_level: str = "info") -> None:
     """`smsgw engine`: the delivery engine alone, until SIGINT or SIGTERM."""
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    logs.configure(log_level)
     asyncio.run(_engine_main(settings))
 
 
