@@ -67,3 +67,16 @@ async def postgres_url(postgres_database_url: str) -> str:
     """The session database with an empty public schema, for one test."""
     await _run_on_server(postgres_database_url, "DROP SCHEMA public CASCADE; CREATE SCHEMA public")
     return postgres_database_url
+
+
+@pytest.fixture(autouse=True)
+def cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hash test secrets with the cheapest argon2id parameters: same code, a fraction of the CPU.
+
+    Verification reads the parameters from each hash, so nothing else changes.
+    """
+    from argon2 import PasswordHasher  # noqa: PLC0415 - only this fixture needs it
+
+    from smsgw.engine import auth  # noqa: PLC0415
+
+    monkeypatch.setattr(auth, "_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))

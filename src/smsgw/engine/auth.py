@@ -48,9 +48,9 @@ Verify = Callable[[str, str], bool]
 _HASHER = PasswordHasher()  # argon2-cffi's defaults: argon2id, RFC 9106 low-memory profile
 
 
-def hash_secret(secret: str, hasher: PasswordHasher = _HASHER) -> str:
+def hash_secret(secret: str, hasher: PasswordHasher | None = None) -> str:
     """An argon2id hash of a password or API key, in PHC string form."""
-    return hasher.hash(secret)
+    return (hasher or _HASHER).hash(secret)
 
 
 def verify_secret(encoded_hash: str, secret: str) -> bool:
@@ -72,7 +72,7 @@ class Authenticator:
         trusted_proxies: Sequence[Network] = (),
         *,
         verify: Verify = verify_secret,
-        hasher: PasswordHasher = _HASHER,
+        hasher: PasswordHasher | None = None,
         cache_size: int = 10_000,
     ) -> None:
         self._store = store
@@ -80,7 +80,7 @@ class Authenticator:
         self._clock = clock
         self._trusted_proxies = tuple(trusted_proxies)
         self._verify = verify
-        self._hasher = hasher
+        self._hasher = hasher or _HASHER
         self._cache_size = cache_size
         self._cache: OrderedDict[bytes, str] = OrderedDict()
         self._cache_key_secret = secrets.token_bytes(32)
