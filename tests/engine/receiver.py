@@ -21,22 +21,38 @@ class Hit:
     path: str
     params: dict[str, str]
     headers: dict[str, str]
+    query: str = ""
+
+    @property
+    def target(self) -> str:
+        """The path and query as requested (what a signature covers, after the origin)."""
+        return f"{self.path}?{self.query}" if self.query else self.path
 
 
 @dataclass
 class Receiver:
-    """Answers the magic acknowledgement unless ``failures_left`` says to fail first."""
+    """Answers the magic acknowledgement unless ``failures_left`` says to fail first.
+
+    ``hang``: requests are recorded and then held, unanswered, until ``release()``.
+    """
 
     hits: list[Hit] = field(default_factory=list)
     failures_left: int = 0
     always_fail: bool = False
     ack_magic: bool = True
+    hang: bool = False
     port: int = 0
+    _released: asyncio.Event = field(default_factory=asyncio.Event)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def release(self) -> None:
+        """Answer the held requests (and every later one) at once."""
+        self.hang = False
+        self._released.set()
 
     def for_path(self, path: str) -> list[Hit]:
         return [hit for hit in self.hits if hit.path == path]
@@ -57,10 +73,13 @@ class Receiver:
     ) -> None:
         if scope["type"] != "http":
             return
-        params = dict(parse_qsl(scope["query_string"].decode(), keep_blank_values=True))
+        query = scope["query_string"].decode()
+        params = dict(parse_qsl(query, keep_blank_values=True))
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        self.hits.append(Hit(scope["path"], params, headers))
+        self.hits.append(Hit(scope["path"], params, headers, query))
         self._changed.set()
+        if self.hang:
+            await self._released.wait()
         status, body = self._answer(params)
         await send(
             {

@@ -5,9 +5,10 @@ worker claims due rows under a lease, sends each as one GET over pooled keep-ali
 connections, and records the outcome in batches: delivered, retried after the configured
 delays, or failed (kept, re-sendable with ``smsgw callbacks retry --failed``).
 
-Isolation: at most ``per_host`` requests run against one host at a time, and a job whose host
-is saturated is left to its lease instead of waiting, so one customer's slow or dead endpoint
-holds neither the worker nor other customers' callbacks.
+Isolation: at most ``per_host`` requests run against one host at a time. A job whose host is
+saturated waits in that host's backlog (still claimed) and starts when one of the host's
+requests ends, so one customer's slow or dead endpoint holds neither the worker nor other
+customers' callbacks, and a busy but healthy endpoint is not made to wait for leases.
 
 Targets are checked again at send time: a name resolving to a loopback, private, link-local
 or metadata address is refused (unless allowed) and not retried. A crash between sending and
@@ -23,6 +24,7 @@ import hmac
 import ipaddress
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -151,6 +153,8 @@ class CallbackWorker:
         self._on_outcome = on_outcome
         self._in_flight: set[asyncio.Task[None]] = set()
         self._per_host_busy: dict[str, int] = {}
+        self._backlog: dict[str, deque[CallbackJob]] = {}
+        self._claimed: set[int] = set()  # in flight or in a backlog: a new claim only renews
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -182,9 +186,13 @@ class CallbackWorker:
         jobs = await self._store.claim_callbacks(self._clock(), free, lease_s)
         started = 0
         for job in jobs:
+            if job.id in self._claimed:
+                continue
+            self._claimed.add(job.id)
             host = urlsplit(job.url).netloc.lower()
             if self._per_host_busy.get(host, 0) >= self._per_host:
-                continue  # its lease brings it back; a busy host never blocks others
+                self._backlog.setdefault(host, deque()).append(job)
+                continue
             self._start(job, host)
             started += 1
         return started
@@ -205,6 +213,12 @@ class CallbackWorker:
             attempt = await self._sender.send(job)
         finally:
             self._release(host)
+        try:
+            await self._record(job, attempt)
+        finally:
+            self._claimed.discard(job.id)
+
+    async def _record(self, job: CallbackJob, attempt: Attempt) -> None:
         now = self._clock()
         if attempt.error is None:
             outcome = CallbackOutcome(job.id, delivered=True)
@@ -227,6 +241,12 @@ class CallbackWorker:
             self._per_host_busy[host] = left
         else:
             self._per_host_busy.pop(host, None)
+        backlog = self._backlog.get(host)
+        if backlog and not self._stopping:
+            job = backlog.popleft()
+            if not backlog:
+                del self._backlog[host]
+            self._start(job, host)
 
     async def _idle(self) -> None:
         self._wake.clear()

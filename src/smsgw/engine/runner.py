@@ -171,6 +171,8 @@ class Engine:
 
     def _count_result(self, result: Result) -> None:
         self.changes.notify()
+        if result.final_state is not None:
+            self.callbacks.wake()  # its callback row is due now, not at the worker's next tick
         kind = (
             "submitted"
             if result.smsc_ids is not None
@@ -182,10 +184,14 @@ class Engine:
 
     def _count_receipt(self, update: ReceiptUpdate, applied: ReceiptApplied) -> None:
         self.changes.notify()
+        if applied.recipient_final is not None:
+            self.callbacks.wake()
         self.metrics.receipts.labels(update.state.value, str(applied.matched).lower()).inc()
 
     def _count_reply(self, _: IncomingReply, msgid: int | None) -> None:
         self.changes.notify()
+        if msgid is not None:
+            self.callbacks.wake()
         self.metrics.replies.labels(str(msgid is not None).lower()).inc()
 
     def _count_callback(self, job: CallbackJob, attempt: Attempt) -> None:
@@ -194,6 +200,7 @@ class Engine:
             outcome = "sent"
         elif attempt.retry and job.attempts + 1 <= len(self.settings.webhooks.retry_delays_s):
             outcome = "retried"
+            self.callbacks.wake()  # a zero delay makes it due at once
         else:
             outcome = "failed"
         self.metrics.callbacks.labels(job.kind, outcome).inc()

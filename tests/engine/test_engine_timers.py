@@ -1,0 +1,168 @@
+"""Timer-driven engine behaviour with a fake clock and in-memory doubles (no SMSC, no sleeps)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from smsgw.config import DEFAULT_CONNECTOR, Settings, WebhookSettings
+from smsgw.domain.model import State
+from smsgw.domain.pricing import Rates
+from smsgw.domain.send import plan_send
+from smsgw.engine.callbacks import CallbackSender, CallbackWorker
+from smsgw.engine.dispatcher import RETRY_DELAYS_S, Dispatcher, Link
+from smsgw.engine.testing import FakeClock, ScriptedSubmitter
+from smsgw.smpp.constants import CommandStatus
+from smsgw.smpp.esme import Refused
+from smsgw.store.memory import MemoryStore
+from smsgw.store.records import SubmitResult
+
+START = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+THROTTLED = Refused(CommandStatus.ESME_RTHROTTLED, temporary=True, reason="throttled")
+ACK = "magicid=tccrd_sms_gateway_rpack\nmsgid={}\n"
+
+
+async def accepted(store: MemoryStore, clock: FakeClock, **params: str) -> int:
+    """An account and one accepted request; its msgid."""
+    account = await store.create_account("alice", "hash", 100, clock())
+    plan = plan_send(
+        {"dstaddr": "0912345678", "smbody": "hi", **params}, Rates(()), clock(), allow_private=True
+    )
+    result = await store.accept(account.id, plan, clock())
+    assert result is not None
+    return result.msgid
+
+
+async def state_of(store: MemoryStore, msgid: int) -> State:
+    (row,) = await store.recipients(1, [msgid])
+    return row.state
+
+
+def dispatcher_for(
+    store: MemoryStore, clock: FakeClock, submitter: ScriptedSubmitter
+) -> Dispatcher:
+    links = {"sim": Link(DEFAULT_CONNECTOR, submitter)}
+    return Dispatcher(store, links, Settings(), clock)
+
+
+async def dispatch(dispatcher: Dispatcher) -> int:
+    claimed = await dispatcher.dispatch_due()
+    await dispatcher.drain()
+    return claimed
+
+
+async def test_temporary_refusal_is_retried_only_after_its_delay() -> None:
+    """A throttled submit is QUEUED again and claimed only once the clock reaches its retry time."""
+    clock = FakeClock(START)
+    store = MemoryStore()
+    msgid = await accepted(store, clock)
+    submitter = ScriptedSubmitter([THROTTLED])
+    dispatcher = dispatcher_for(store, clock, submitter)
+    assert await dispatch(dispatcher) == 1
+    assert await state_of(store, msgid) is State.QUEUED
+    clock.advance(RETRY_DELAYS_S[0] - 1)
+    assert await dispatch(dispatcher) == 0
+    clock.advance(1)
+    assert await dispatch(dispatcher) == 1
+    assert await state_of(store, msgid) is State.ENROUTE
+    assert len(submitter.submitted) == 2
+
+
+async def test_temporary_refusals_past_validity_expire() -> None:
+    """Temporary refusals until the validity period runs out make the recipient EXPIRED."""
+    clock = FakeClock(START)
+    store = MemoryStore()
+    msgid = await accepted(store, clock)
+    dispatcher = dispatcher_for(store, clock, ScriptedSubmitter([THROTTLED] * 1000))
+    for _ in range(400):
+        await dispatch(dispatcher)
+        if (await state_of(store, msgid)).final:
+            break
+        clock.advance(RETRY_DELAYS_S[-1])
+    assert await state_of(store, msgid) is State.EXPIRED
+    assert clock.now - START <= timedelta(seconds=Settings().engine.validity_s)
+
+
+async def test_scheduled_message_waits_for_dlvtime() -> None:
+    """A WAITING recipient is not claimed a second before its dlvtime, and is claimed at it."""
+    clock = FakeClock(START)
+    store = MemoryStore()
+    msgid = await accepted(store, clock, dlvtime="2026/11/27 17:00:00")  # 09:00 UTC
+    dispatcher = dispatcher_for(store, clock, ScriptedSubmitter())
+    clock.set(START.replace(hour=8, minute=59, second=59))
+    assert await dispatch(dispatcher) == 0
+    assert await state_of(store, msgid) is State.WAITING
+    clock.set(START.replace(hour=9))
+    assert await dispatch(dispatcher) == 1
+
+
+async def final_with_callback(store: MemoryStore, clock: FakeClock, url: str) -> None:
+    """One recipient REJECTD at submit, so its callback row to ``url`` is pending."""
+    await accepted(store, clock, response=url)
+    (due,) = await store.claim_due(clock(), 10, 60)
+    await store.record_submits(
+        [SubmitResult(due.recipient_id, "sim", final_state=State.REJECTD)], clock()
+    )
+
+
+def worker_for(
+    store: MemoryStore,
+    clock: FakeClock,
+    handler: httpx.MockTransport,
+    webhooks: WebhookSettings,
+    addresses: list[str] | None = None,
+) -> CallbackWorker:
+    async def resolver(_host: str, _port: int) -> list[str]:
+        return addresses or ["93.184.216.34"]
+
+    client = httpx.AsyncClient(transport=handler)
+    sender = CallbackSender(webhooks, client, resolver=resolver)
+    return CallbackWorker(store, sender, webhooks, clock)
+
+
+async def send(worker: CallbackWorker) -> int:
+    started = await worker.send_due()
+    await worker.drain()
+    return started
+
+
+async def test_callback_retry_waits_for_its_delay() -> None:
+    """After a failed callback the next attempt happens only once the clock passes the delay."""
+    clock = FakeClock(START)
+    store = MemoryStore()
+    await final_with_callback(store, clock, "http://hooks.example.com/d")
+    answers = iter([httpx.Response(503), None])
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return next(answers) or httpx.Response(200, text=ACK.format(request.url.params["msgid"]))
+
+    webhooks = WebhookSettings(retry_delays_s=(30.0, 120.0, 600.0))
+    worker = worker_for(store, clock, httpx.MockTransport(answer), webhooks)
+    assert await send(worker) == 1
+    clock.advance(29)
+    assert await send(worker) == 0
+    clock.advance(1)
+    assert await send(worker) == 1
+    assert (await store.callback_counts())["sent"] == 1
+
+
+async def test_name_resolving_to_loopback_is_refused_without_retry() -> None:
+    """A callback host resolving to 127.0.0.1 is refused, never contacted, and failed at once."""
+    clock = FakeClock(START)
+    store = MemoryStore()
+    await final_with_callback(store, clock, "http://innocent.example.com/d")
+    contacted: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        contacted.append(request)
+        return httpx.Response(200)
+
+    webhooks = WebhookSettings(allow_private_networks=False, retry_delays_s=(0.0,))
+    worker = worker_for(store, clock, httpx.MockTransport(answer), webhooks, ["127.0.0.1"])
+    assert await send(worker) == 1
+    assert contacted == []
+    (row,) = await store.list_callbacks(None, None, 10)
+    assert row.state == "failed"
+    assert row.attempts == 1
+    assert "private or local" in (row.last_error or "")
