@@ -18,7 +18,6 @@ recording means the callback is sent again when its lease runs out: at-least-onc
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -35,6 +34,7 @@ import httpx
 from smsgw.config import WebhookSettings
 from smsgw.domain.delivery import is_ack, next_attempt
 from smsgw.domain.urls import is_forbidden_address
+from smsgw.engine.pacing import idle, settle
 from smsgw.store.port import Store
 from smsgw.store.records import CallbackJob, CallbackOutcome
 
@@ -171,11 +171,7 @@ class CallbackWorker:
         """Stop claiming; let sends in flight finish for ``grace_s``, then cancel them."""
         self._stopping = True
         self._wake.set()
-        if self._in_flight:
-            _, pending = await asyncio.wait(self._in_flight, timeout=grace_s)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        await settle(set(self._in_flight), grace_s)
 
     async def send_due(self) -> int:
         """Claim what is due and start sending it; the number of sends started."""
@@ -249,6 +245,4 @@ class CallbackWorker:
             self._start(job, host)
 
     async def _idle(self) -> None:
-        self._wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=self._idle_s)
+        await idle(self._wake, self._idle_s)

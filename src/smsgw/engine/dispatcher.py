@@ -16,7 +16,6 @@ when the process died is submitted again after the lease (``lease_s``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from smsgw.config import ConnectorSettings, Settings
 from smsgw.domain.model import State
 from smsgw.domain.numbers import smpp_address
 from smsgw.domain.text import plan_text
+from smsgw.engine.pacing import idle, settle
 from smsgw.smpp.air import Address, encode_mt
 from smsgw.smpp.esme import Refused, Submitted
 from smsgw.smpp.pdu import SubmitSm
@@ -148,11 +148,7 @@ class Dispatcher:
         """
         self._stopping = True
         self._wake.set()
-        if self._in_flight:
-            _, pending = await asyncio.wait(self._in_flight, timeout=grace_s)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        await settle(set(self._in_flight), grace_s)
 
     async def dispatch_due(self) -> int:
         """Claim what is due (as much as there is room for) and start submitting it."""
@@ -191,6 +187,4 @@ class Dispatcher:
         return decide(message, connector, outcomes, self._clock(), self._settings.engine.validity_s)
 
     async def _idle(self) -> None:
-        self._wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=self._idle_s)
+        await idle(self._wake, self._idle_s)
