@@ -568,6 +568,27 @@ class DeliveryContract:
         [again] = await store.claim_callbacks(NOW + timedelta(seconds=30), 10, 30)
         assert again.id == job.id
 
+    async def test_callback_claim_is_fair_between_accounts(self, store: Store) -> None:
+        """per_account caps one account's rows in a claim, so another's are claimed too."""
+        alice = await new_account(store, "alice")
+        numbers = [f"09111111{n:02d}" for n in range(5)]
+        await accepted(store, alice, delivery_plan(*numbers, response=RESPONSE))
+        claimed = await store.claim_due(NOW, 10, 60)
+        await store.record_submits(
+            [SubmitResult(due.recipient_id, "c1", (f"a{n}",)) for n, due in enumerate(claimed)],
+            NOW,
+        )
+        await store.apply_receipts([receipt(f"a{n}", State.DELIVRD) for n in range(5)], NOW)
+        bob = await new_account(store, "bob")
+        await accepted(store, bob, delivery_plan(response=RESPONSE))
+        await submitted(store, "b0")
+        await store.apply_receipts([receipt("b0", State.DELIVRD)], LATER)
+        jobs = await store.claim_callbacks(LATER, 10, 30, per_account=2)
+        owners = sorted(job.account_id for job in jobs)
+        assert owners == sorted([alice.id, alice.id, bob.id])
+        rest = await store.claim_callbacks(LATER, 10, 30)
+        assert [job.account_id for job in rest] == [alice.id] * 3
+
     async def test_delivered_callback_is_sent(self, store: Store) -> None:
         """A delivered callback is marked sent and never claimed again."""
         await settled_with_callback(store)

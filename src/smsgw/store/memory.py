@@ -301,12 +301,23 @@ class MemoryStore:
         return [SegmentRow(s.seqno, s.connector, s.smsc_id, s.state, s.error) for s in found]
 
     # callbacks ------------------------------------------------------------------------
-    async def claim_callbacks(self, now: datetime, limit: int, lease_s: float) -> list[CallbackJob]:
+    async def claim_callbacks(
+        self, now: datetime, limit: int, lease_s: float, per_account: int | None = None
+    ) -> list[CallbackJob]:
         self._check_open()
-        due = sorted(
+        ordered = sorted(
             (c for c in self.callbacks if c.state == "pending" and c.next_attempt_at <= now),
             key=lambda c: (c.next_attempt_at, c.id),
-        )[:limit]
+        )
+        taken: dict[int, int] = {}
+        due: list[_Callback] = []
+        for callback in ordered:
+            if len(due) == limit:
+                break
+            if per_account is not None and taken.get(callback.account_id, 0) >= per_account:
+                continue
+            taken[callback.account_id] = taken.get(callback.account_id, 0) + 1
+            due.append(callback)
         for callback in due:
             callback.next_attempt_at = now + timedelta(seconds=lease_s)
         return [

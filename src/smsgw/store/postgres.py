@@ -327,10 +327,13 @@ class PostgresStore:
             return await delivery.recipient_segments(self._open_pool(), recipient_id)
 
     # callbacks ------------------------------------------------------------------------
-    async def claim_callbacks(self, now: datetime, limit: int, lease_s: float) -> list[CallbackJob]:
+    async def claim_callbacks(
+        self, now: datetime, limit: int, lease_s: float, per_account: int | None = None
+    ) -> list[CallbackJob]:
         lease_until = now + timedelta(seconds=lease_s)
+        cap = limit if per_account is None else per_account
         async with self._transaction() as conn:
-            return await delivery.claim_callbacks(conn, now, limit, lease_until)
+            return await delivery.claim_callbacks(conn, now, limit, lease_until, cap)
 
     async def finish_callbacks(self, outcomes: Sequence[CallbackOutcome], now: datetime) -> None:
         if outcomes:

@@ -341,15 +341,19 @@ def _columns(rows: Sequence[tuple[object, ...]], width: int) -> list[list[object
 
 
 async def claim_callbacks(
-    conn: Connection, now: datetime, limit: int, lease_until: datetime
+    conn: Connection, now: datetime, limit: int, lease_until: datetime, per_account: int
 ) -> list[CallbackJob]:
     rows = await conn.fetch(
-        "SELECT c.id, c.account_id, c.kind, c.url, c.msgid, c.number, c.attempts,"
-        " a.webhook_secret FROM callbacks AS c JOIN accounts AS a ON a.id = c.account_id"
-        " WHERE c.state = 'pending' AND c.next_attempt_at <= $1"
+        "WITH ranked AS (SELECT id, ROW_NUMBER() OVER ("
+        "  PARTITION BY account_id ORDER BY next_attempt_at, id) AS turn"
+        " FROM callbacks WHERE state = 'pending' AND next_attempt_at <= $1)"
+        " SELECT c.id, c.account_id, c.kind, c.url, c.msgid, c.number, c.attempts,"
+        " a.webhook_secret FROM callbacks AS c JOIN ranked AS r ON r.id = c.id"
+        " JOIN accounts AS a ON a.id = c.account_id WHERE r.turn <= $3"
         " ORDER BY c.next_attempt_at, c.id LIMIT $2 FOR UPDATE OF c SKIP LOCKED",
         now,
         limit,
+        per_account,
     )
     await conn.execute(
         "UPDATE callbacks SET next_attempt_at = $1 WHERE id = ANY($2::bigint[])",

@@ -206,9 +206,12 @@ class SqliteStore:
         return await self._read(lambda conn: delivery.recipient_segments(conn, recipient_id))
 
     # callbacks ------------------------------------------------------------------------
-    async def claim_callbacks(self, now: datetime, limit: int, lease_s: float) -> list[CallbackJob]:
+    async def claim_callbacks(
+        self, now: datetime, limit: int, lease_s: float, per_account: int | None = None
+    ) -> list[CallbackJob]:
         at, lease = to_micros(now), round(lease_s * 1_000_000)
-        return await self._write(lambda conn: delivery.claim_callbacks(conn, at, limit, lease))
+        cap = limit if per_account is None else per_account
+        return await self._write(lambda conn: delivery.claim_callbacks(conn, at, limit, lease, cap))
 
     async def finish_callbacks(self, outcomes: Sequence[CallbackOutcome], now: datetime) -> None:
         if outcomes:

@@ -305,15 +305,18 @@ def _insert_callbacks(conn: sqlite3.Connection, callbacks: Sequence[NewCallback]
 
 
 def claim_callbacks(
-    conn: sqlite3.Connection, now: int, limit: int, lease_us: int
+    conn: sqlite3.Connection, now: int, limit: int, lease_us: int, per_account: int
 ) -> list[CallbackJob]:
     with transaction(conn):
         rows = conn.execute(
-            "SELECT c.id, c.account_id, c.kind, c.url, c.msgid, c.number, c.attempts,"
-            " a.webhook_secret FROM callbacks AS c JOIN accounts AS a ON a.id = c.account_id"
-            " WHERE c.state = 'pending' AND c.next_attempt_at <= ?"
-            " ORDER BY c.next_attempt_at, c.id LIMIT ?",
-            (now, limit),
+            "SELECT id, account_id, kind, url, msgid, number, attempts, webhook_secret FROM ("
+            " SELECT c.id, c.account_id, c.kind, c.url, c.msgid, c.number, c.attempts,"
+            " a.webhook_secret, c.next_attempt_at AS due, ROW_NUMBER() OVER ("
+            "  PARTITION BY c.account_id ORDER BY c.next_attempt_at, c.id) AS turn"
+            " FROM callbacks AS c JOIN accounts AS a ON a.id = c.account_id"
+            " WHERE c.state = 'pending' AND c.next_attempt_at <= ?)"
+            " WHERE turn <= ? ORDER BY due, id LIMIT ?",
+            (now, per_account, limit),
         ).fetchall()
         conn.execute(
             "UPDATE callbacks SET next_attempt_at = ? WHERE id IN (SELECT value FROM json_each(?))",
