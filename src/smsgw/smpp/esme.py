@@ -24,10 +24,12 @@ Sending
       reached the SMSC. The engine resubmits temporary refusals, so such a message can reach the
       handset twice; it is never silently lost. A response timeout also closes the connection,
       since a peer that stops answering cannot be trusted with the next PDU.
-    - backpressure: each PDU is written whole by one ``write`` call (PDUs never interleave) and
-      followed by ``drain()``; the transport's high-water mark is ``WRITE_BUFFER_HIGH``, so with
-      at most ``window`` submits written and unanswered memory stays bounded however slow the
-      peer reads. Faults close with ``abort()``: a stalled peer cannot hold the close up.
+    - batching and backpressure: PDUs are appended whole to one outgoing buffer per connection
+      (they never interleave), written by a single ``write`` call once per event-loop turn, so
+      a burst of submits or responses costs one system call. A sender waits (``drain()``) only
+      when the buffered bytes exceed ``WRITE_BUFFER_HIGH``, so with at most ``window`` submits
+      written and unanswered memory stays bounded however slow the peer reads. Faults close
+      with ``abort()``: a stalled peer cannot hold the close up.
 
 Receiving
     A deliver_sm / data_sm is passed to the handler; its response, with the status the handler
@@ -147,6 +149,9 @@ class _Connection:
         self._clock = clock
         self._throttle_backoff = throttle_backoff
         self._pending: dict[int, asyncio.Future[Answer]] = {}
+        self._loop = asyncio.get_running_loop()
+        # PDUs written this event-loop turn, not yet handed to the transport.
+        self._outgoing = bytearray()
         self._paused_until = 0.0
         self.bind_status: int | None = None
         self.close_reason: str | None = None
@@ -167,28 +172,49 @@ class _Connection:
     async def request(self, pdu: Pdu) -> asyncio.Future[Answer]:
         """Send a windowed request; the future gets its response or a local refusal."""
         data = self.session.send(pdu, self._clock())
-        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Answer] = self._loop.create_future()
         self._pending[int.from_bytes(data[12:16], "big")] = future
-        await self._write(data)
+        if self._buffer(data):
+            await self._drain()
         return future
 
     async def send(self, pdu: Pdu) -> None:
         """Send a response, or a request whose response nobody awaits (bind, unbind, ...)."""
-        if self.close_reason is None and self.session.state is not SessionState.CLOSED:
-            await self._write(self.session.send(pdu, self._clock()))
-
-    async def _write(self, data: bytes) -> None:
-        if not data or self._writer.transport.is_closing():
+        if self.close_reason is not None or self.session.state is SessionState.CLOSED:
             return
-        self._writer.write(data)  # one call per PDU: the stream never holds half of one
+        if self._buffer(self.session.send(pdu, self._clock())):
+            await self._drain()
+
+    def _buffer(self, data: bytes) -> bool:
+        """Queue ``data`` for this turn's write; True when the sender should wait (drain)."""
+        transport = self._writer.transport
+        if not data or transport.is_closing():
+            return False
+        outgoing = self._outgoing
+        if not outgoing:
+            self._loop.call_soon(self._write_outgoing)
+        outgoing += data  # whole PDUs only: the stream never holds half of one
+        return len(outgoing) + transport.get_write_buffer_size() > WRITE_BUFFER_HIGH
+
+    async def _drain(self) -> None:
+        self._write_outgoing()
         try:
             await self._writer.drain()
         except ConnectionError as error:
             self.abort(f"write failed ({type(error).__name__})")
 
+    def _write_outgoing(self) -> None:
+        """Hand everything buffered since the last call to the transport in one write."""
+        if not self._outgoing:
+            return
+        if not self._writer.transport.is_closing():
+            self._writer.write(bytes(self._outgoing))
+        self._outgoing.clear()
+
     async def flush(self) -> None:
         """Write what the session queued by itself (enquire_link_resp, nacks, unbind_resp)."""
-        await self._write(self.session.data_to_send())
+        if self._buffer(self.session.data_to_send()):
+            await self._drain()
 
     # --- throttling -------------------------------------------------------------------------
 
@@ -203,6 +229,10 @@ class _Connection:
 
     def accepted(self) -> None:
         self._throttle_backoff.reset()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused_until > self._clock()
 
     async def wait_unpaused(self) -> None:
         # A pause is only extended once it is over, so one sleep covers it.
@@ -226,7 +256,10 @@ class _Connection:
             events = self.session.receive_data(data, self._clock())
             await self.flush()
             for event in events:
-                await self.handle(event, on_request)
+                if type(event) is ResponseReceived:  # the common case, without a coroutine
+                    self._resolve(event.request.sequence_number, event.response)
+                else:
+                    await self.handle(event, on_request)
         return self.close_reason or "closed"
 
     async def run_timers(self, on_request: RequestHandler) -> None:
@@ -288,6 +321,7 @@ class _Connection:
             if not future.done():
                 future.set_result(_local_refusal("connection lost"))
         self._pending.clear()
+        self._write_outgoing()
         self._writer.close()
         try:
             await asyncio.wait_for(self._writer.wait_closed(), CLOSE_TIMEOUT_S)
@@ -555,13 +589,15 @@ class Esme:
 
     async def _ready_connection(self) -> _Connection | Refused:
         link = self._links[0]
-        connection = await link.wait_bound(self._bind_wait_s)
+        # The bound, unpaused case awaits nothing: no coroutine is created per submit.
+        connection = link.connection if link.bound else await link.wait_bound(self._bind_wait_s)
         if connection is None:
             return _local_refusal("not bound")
         delay = self._bucket.reserve(self._clock())
         if delay > 0:
             await asyncio.sleep(delay)
-        await connection.wait_unpaused()
+        if connection.paused:
+            await connection.wait_unpaused()
         if self._stopping:
             return _local_refusal("stopping")
         if not connection.can_submit:

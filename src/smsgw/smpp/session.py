@@ -121,6 +121,12 @@ BOUND_BY: Final[dict[int, SessionState]] = {
     C.BIND_TRANSCEIVER_RESP: BOUND_TRX,
 }
 
+# Members bound once: reading an Enum member off its class costs a lookup on every use.
+_ENQUIRE_LINK: Final = C.ENQUIRE_LINK
+_UNBIND: Final = C.UNBIND
+_OUTBIND: Final = C.OUTBIND
+_GENERIC_NACK: Final = C.GENERIC_NACK
+
 # Requests that occupy a slot of the window until answered.
 WINDOWED: Final = frozenset({C.SUBMIT_SM, C.DATA_SM, C.DELIVER_SM})
 
@@ -205,7 +211,7 @@ class Session:
         """
         if self._state is CLOSED:
             raise LocalProtocolError("the session is closed")
-        if pdu.is_response:
+        if pdu.command_id & RESPONSE_BIT:  # is_response without two property calls
             return self._send_response(pdu, now)
         return self._send_request(pdu, now)
 
@@ -214,15 +220,16 @@ class Session:
         request = renumbered(pdu, self._free_sequence_number())
         data = encode(request)
         self._next_sequence = request.sequence_number % MAX_SEQUENCE_NUMBER + 1
-        if pdu.command_id is not C.OUTBIND:
+        if pdu.command_id is not _OUTBIND:
             self._track(request, now)
         return data
 
     def _check_may_send(self, command_id: CommandId) -> None:
-        name = command_id.name.lower()
         if command_id not in MAY_SEND[self.role][self._state]:
+            name = command_id.name.lower()
             raise LocalProtocolError(f"{name} not allowed in {self._state.value}")
         if self._unbind_out:
+            name = command_id.name.lower()
             raise LocalProtocolError(f"{name} not allowed while unbinding")
         if self._bind_out and command_id in _BINDS:
             raise LocalProtocolError("a bind is already outstanding", CommandStatus.ESME_RALYBND)
@@ -241,9 +248,9 @@ class Session:
             request, now + self.response_timeout_s
         )
         self._in_window += command_id in WINDOWED
-        self._enquire_links_out += command_id is C.ENQUIRE_LINK
+        self._enquire_links_out += command_id is _ENQUIRE_LINK
         self._bind_out = self._bind_out or command_id in _BINDS
-        self._unbind_out = self._unbind_out or command_id is C.UNBIND
+        self._unbind_out = self._unbind_out or command_id is _UNBIND
 
     def _send_response(self, pdu: Pdu, now: float) -> bytes:
         data = encode(pdu)
@@ -276,7 +283,7 @@ class Session:
         for item in self._decoder:
             if isinstance(item, InvalidPdu):
                 self._on_invalid(item, events)
-            elif item.is_response:
+            elif item.command_id & RESPONSE_BIT:
                 self._on_response(item, now, events)
             else:
                 self._on_request(item, events)
@@ -291,9 +298,9 @@ class Session:
             self._answer(command_id, pdu.sequence_number, status)
             reason = f"{command_id.name.lower()} not allowed in {self._state.value}"
             events.append(ProtocolError(status, reason))
-        elif command_id is C.ENQUIRE_LINK:
+        elif command_id is _ENQUIRE_LINK:
             self._answer(command_id, pdu.sequence_number, CommandStatus.ESME_ROK)
-        elif command_id is C.UNBIND:
+        elif command_id is _UNBIND:
             self._answer(command_id, pdu.sequence_number, CommandStatus.ESME_ROK)
             self._finish_unbind(events)
         else:
@@ -318,7 +325,7 @@ class Session:
         request = self._forget(response.sequence_number)
         if request.command_id in _BINDS:
             self._on_bind_response(request, response, now, events)
-        elif request.command_id is C.UNBIND:
+        elif request.command_id is _UNBIND:
             self._finish_unbind(events)
         else:
             events.append(ResponseReceived(request, response))
@@ -360,7 +367,7 @@ class Session:
         request = self._outstanding.pop(sequence_number).request
         command_id = request.command_id
         self._in_window -= command_id in WINDOWED
-        self._enquire_links_out -= command_id is C.ENQUIRE_LINK
+        self._enquire_links_out -= command_id is _ENQUIRE_LINK
         if command_id in _BINDS:
             self._bind_out = False
         return request
@@ -378,7 +385,7 @@ class Session:
                 break
             self._forget(sequence_number)
             events.append(ResponseOverdue(oldest.request))
-            if oldest.request.command_id is C.UNBIND:
+            if oldest.request.command_id is _UNBIND:
                 self.close()
                 events.append(ConnectionShouldClose("unbind not answered"))
                 return events
@@ -408,4 +415,4 @@ class Session:
 
 def _answers(request: Pdu, response: Pdu) -> bool:
     expected = request.command_id | RESPONSE_BIT
-    return response.command_id in (expected, C.GENERIC_NACK)
+    return response.command_id in (expected, _GENERIC_NACK)
