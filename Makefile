@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench clean interop-deps
+.PHONY: run test test-reliability lint typecheck pytest bench clean interop-deps
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -37,6 +37,11 @@ test: $(STAMP) interop-deps
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+# The reliability suite in full: `make test` runs it too, with the crash test's quick plan
+# (2 SIGKILLs per backend); here SMSGW_CRASH_FULL=1 makes it 10, and -s prints its table.
+test-reliability: $(STAMP)
+	SMSGW_CRASH_FULL=1 $(BIN)/pytest -q -s tests/reliability
 
 bench: $(STAMP)
 	$(BIN)/python bench/accept.py

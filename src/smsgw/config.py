@@ -216,6 +216,9 @@ class AuthSettings:
 class EngineSettings:
     validity_s: float = _setting(86400.0, _positive)
     receipt_timeout_s: float = _setting(259200.0, _positive)
+    # Seconds a claimed recipient stays with its claimer before another process (or the
+    # restarted one) may claim it again: how long a crash delays what was in flight.
+    claim_lease_s: float = _setting(120.0, _positive)
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,6 +343,7 @@ class SimulatorSettings:
     drop_every_s: float = _setting(0.0, _at_least(0))
     stall_every_s: float = _setting(0.0, _at_least(0))
     stall_s: float = _setting(0.0, _at_least(0))
+    garbage_every_s: float = _setting(0.0, _at_least(0))
     duplicate_receipts: bool = False
     early_receipts: bool = False
     seed: int | None = None

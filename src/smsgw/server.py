@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors import Multiprocess
 
 from smsgw import logs
@@ -41,6 +42,40 @@ log = logging.getLogger("smsgw.server")
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+MAX_REQUEST_HEAD_BYTES = 65536
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a limit on a request's head (request line + headers).
+
+    httptools buffers a URL and each header without limit until it is complete, so a client
+    could fill memory with one endless header. A head still incomplete after
+    ``MAX_REQUEST_HEAD_BYTES`` is answered 400 and the connection closed. The count is checked
+    after each chunk is parsed, so a body arriving with its head is never counted against it.
+    """
+
+    _in_head = False
+    _head_bytes = 0
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = True
+        self._head_bytes = 0
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if not self._in_head or self.transport.is_closing():
+            return
+        self._head_bytes += len(data)
+        if self._head_bytes > MAX_REQUEST_HEAD_BYTES:
+            self._in_head = False
+            self.send_400_response("Request head too large.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +199,7 @@ def uvicorn_config(
         ssl_certfile=str(http.tls_cert) if http.tls_cert else None,
         ssl_keyfile=str(http.tls_key) if http.tls_key else None,
         loop="auto",
-        http="httptools",
+        http=BoundedHttpToolsProtocol,
         lifespan="on",
         # uvicorn's access log would print the password in the query string; ours redacts it.
         access_log=False,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from smsgw.api import render
+from smsgw.api.openapi import OPENAPI_JSON
 from smsgw.api.params import parse_params
 from smsgw.api.render import Format, QueryRow, Rendered, SendReply
 from smsgw.domain.netaddr import client_address
@@ -116,7 +117,7 @@ ROUTES: dict[str, Endpoint] = {
     "/sms_gw/sendsms_cancel.aspx": _CANCEL,
 }
 
-_OPERATIONS = frozenset({"/healthz", "/readyz", "/metrics"})
+_OPERATIONS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
 _LOOPBACK = frozenset({"127.0.0.1", "::1"})
 
 # What an unexpected failure looks like to the client, per endpoint: never a stack trace.
@@ -219,9 +220,12 @@ class SmsgoApp:
         return True
 
     async def _operation(self, path: str, send: Send) -> None:
-        """/healthz (process up), /readyz (store reachable, a connector bound), /metrics."""
+        """/healthz (process up), /readyz (store reachable, a connector bound), /metrics,
+        /openapi.json (the API's description)."""
         if path == "/healthz":
             await _respond(send, 200, b"ok", render.TEXT)
+        elif path == "/openapi.json":
+            await _respond(send, 200, OPENAPI_JSON, render.JSON)
         elif path == "/readyz":
             ready = await self._is_ready()
             await _respond(

@@ -8,6 +8,7 @@ query rows. Every function returns ``(body, content_type)``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 from xml.sax.saxutils import escape
@@ -18,6 +19,11 @@ TEXT = "text/plain; charset=utf-8"
 JSON = "application/json"
 XML = "application/xml"
 XML_DECL = '<?xml version="1.0" encoding="UTF-8"?>'
+
+# Echoed input (a number, a detail) must not forge a line or a field of a text reply, nor
+# carry a character that XML 1.0 forbids.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029\ufffe\uffff]")
+_FIELD_BREAKING = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029\ufffe\uffff|]")
 
 
 class Format(Enum):
@@ -73,13 +79,14 @@ def send_reply(reply: SendReply, fmt: Format) -> Rendered:
         xml = (
             f"{XML_DECL}<result><msgid>{reply.msgid}</msgid>"
             f"<statuscode>{reply.statuscode}</statuscode>"
-            f"<statusstr>{escape(reply.statusstr)}</statusstr>"
+            f"<statusstr>{_xml_text(reply.statusstr)}</statusstr>"
             f"<point>{reply.point}</point></result>"
         )
         return xml.encode(), XML
+    statusstr = _CONTROL.sub("", reply.statusstr)
     text = (
         f"msgid={reply.msgid}\nstatuscode={reply.statuscode}\n"
-        f"statusstr={reply.statusstr}\npoint={reply.point}\n"
+        f"statusstr={statusstr}\npoint={reply.point}\n"
     )
     return text.encode(), TEXT
 
@@ -123,14 +130,20 @@ def _row_dict(row: QueryRow, *, bulk: bool) -> dict[str, object]:
 def _row_xml(row: QueryRow, *, bulk: bool) -> str:
     fields = _row_dict(row, bulk=bulk)
     inner = "".join(
-        f"<{name}>{'' if value is None else escape(str(value))}</{name}>"
+        f"<{name}>{'' if value is None else _xml_text(str(value))}</{name}>"
         for name, value in fields.items()
     )
     return f"<result>{inner}</result>"
 
 
+def _xml_text(value: str) -> str:
+    """Escaped, without the control characters XML 1.0 cannot carry at all."""
+    return escape(_CONTROL.sub("", value))
+
+
 def _row_text(row: QueryRow, *, bulk: bool) -> str:
-    text = f"{row.statuscode}|{row.statusstr}|{row.number}"
+    statusstr = _FIELD_BREAKING.sub("", row.statusstr)
+    text = f"{row.statuscode}|{statusstr}|{_FIELD_BREAKING.sub('', row.number)}"
     if bulk:
         text += f"|{'' if row.msgid is None else row.msgid}"
     return text

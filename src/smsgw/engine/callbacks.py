@@ -8,7 +8,10 @@ delays, or failed (kept, re-sendable with ``smsgw callbacks retry --failed``).
 Isolation: at most ``per_host`` requests run against one host at a time. A job whose host is
 saturated waits in that host's backlog (still claimed) and starts when one of the host's
 requests ends, so one customer's slow or dead endpoint holds neither the worker nor other
-customers' callbacks, and a busy but healthy endpoint is not made to wait for leases.
+customers' callbacks, and a busy but healthy endpoint is not made to wait for leases. A claim
+that filled up with such waiting jobs is followed at once by the next claim, not by the idle
+wait: however many callbacks a dead endpoint has pending, the rows due behind them are reached
+within a few claims.
 
 Targets are checked again at send time: a name resolving to a loopback, private, link-local
 or metadata address is refused (unless allowed) and not retried. A crash between sending and
@@ -157,6 +160,7 @@ class CallbackWorker:
         self._claimed: set[int] = set()  # in flight or in a backlog: a new claim only renews
         self._wake = asyncio.Event()
         self._stopping = False
+        self._last_claim_full = False
 
     def wake(self) -> None:
         self._wake.set()
@@ -164,7 +168,7 @@ class CallbackWorker:
     async def run(self) -> None:
         while not self._stopping:
             started = await self.send_due()
-            if started == 0:
+            if started == 0 and not self._last_claim_full:
                 await self._idle()
 
     async def stop(self, grace_s: float = 5.0) -> None:
@@ -177,9 +181,14 @@ class CallbackWorker:
         """Claim what is due and start sending it; the number of sends started."""
         free = self._concurrency - len(self._in_flight)
         if free <= 0:
+            self._last_claim_full = False  # wait for a send to end, not for the next claim
             return 0
         lease_s = self._settings.timeout_s * 2 + 5
-        jobs = await self._store.claim_callbacks(self._clock(), free, lease_s)
+        # At most two hosts' worth per account: one customer's backlog never fills a claim.
+        jobs = await self._store.claim_callbacks(
+            self._clock(), free, lease_s, per_account=self._per_host * 2
+        )
+        self._last_claim_full = len(jobs) == free
         started = 0
         for job in jobs:
             if job.id in self._claimed:

@@ -117,6 +117,7 @@ class Engine:
             links,
             self.settings,
             self.clock,
+            lease_s=self.settings.engine.claim_lease_s,
             idle_s=self._dispatcher_idle_s,
             on_result=self._count_result,
         )

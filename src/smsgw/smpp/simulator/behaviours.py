@@ -9,12 +9,14 @@ Rules
    throttled submit is refused before anything looks at it), the outcome mix picks a fate, then
    the per-number rules override it, then the receipt shapers (delay, duplicates, early).
 2. A link behaviour says how a connection misbehaves: how long reads must pause now, and after
-   how many seconds a connection is dropped.
+   how many seconds a connection is dropped; ``GarbageBytes`` says what to write
+   into it, and how often.
 3. Behaviours read no clock: time is passed in. The only randomness is the RNG passed in.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
@@ -85,12 +87,14 @@ class OutcomeMix:
 
     def __init__(self, weights: Mapping[str, float], rng: random.Random) -> None:
         self._outcomes = list(weights)
-        self._weights = list(weights.values())
+        # What choices() computes from the weights on every call (same draws, same picks).
+        self._cumulative_weights = list(itertools.accumulate(weights.values()))
         self._rng = rng
 
     def decide(self, submit: SubmitSm, decision: Decision, now: float) -> Decision:  # noqa: ARG002
-        outcome = self._rng.choices(self._outcomes, self._weights)[0]
-        return replace(decision, outcome=outcome)
+        outcome = self._rng.choices(self._outcomes, cum_weights=self._cumulative_weights)[0]
+        # replace() is the costliest step of a submit; skip it when nothing changes.
+        return decision if outcome == decision.outcome else replace(decision, outcome=outcome)
 
 
 class NumberRule:
@@ -120,6 +124,8 @@ class ReceiptDelay:
         self._delay_s = delay_s
 
     def decide(self, submit: SubmitSm, decision: Decision, now: float) -> Decision:  # noqa: ARG002
+        if decision.receipt_delay_s == self._delay_s:
+            return decision
         return replace(decision, receipt_delay_s=self._delay_s)
 
 
@@ -167,6 +173,23 @@ class StallReads:
 
     def drop_after_s(self) -> float | None:
         return None
+
+
+class GarbageBytes:
+    """Writes bytes no SMPP peer can frame into each connection every ``every_s`` seconds.
+
+    The first four bytes, read as command_length, are 0 (below the 16 of a bare header): the
+    peer knows at once that the stream is broken, rather than waiting for a PDU that never ends.
+    """
+
+    SIZE = 32
+
+    def __init__(self, every_s: float, rng: random.Random) -> None:
+        self.every_s = every_s
+        self._rng = rng
+
+    def garbage(self) -> bytes:
+        return bytes(4) + self._rng.randbytes(self.SIZE - 4)
 
 
 def submit_behaviours(settings: SimulatorSettings, rng: random.Random) -> list[SubmitBehaviour]:

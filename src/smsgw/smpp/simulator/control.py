@@ -2,7 +2,9 @@
 
 ``POST /mo`` (form fields ``from``, ``to``, ``text``) sends an MO: 200 ``sent to N``, 409
 ``no receiver bound``, 400 when a field is missing or ``from`` is no mobile number.
-``GET /stats`` answers the counters as JSON.
+``GET /stats`` answers the counters as JSON. ``GET /submitted`` answers every submit_sm the
+simulator accepted, in order, as JSON: ``destination``, ``esm_class``, ``data_coding`` and
+``short_message`` (hex), so tools can count duplicates.
 """
 
 from __future__ import annotations
@@ -62,13 +64,26 @@ class ControlApp:
         route = (scope["method"], scope["path"])
         if route == ("GET", "/stats"):
             await _respond(send, 200, orjson.dumps(self.simulator.counters.as_dict()), _JSON)
+        elif route == ("GET", "/submitted"):
+            await _respond(send, 200, orjson.dumps(self._submitted()), _JSON)
         elif route == ("POST", "/mo"):
             status, text = await self._mo(await _read_body(receive))
             await _respond(send, status, text.encode(), _TEXT)
-        elif scope["path"] in ("/stats", "/mo"):
+        elif scope["path"] in ("/stats", "/submitted", "/mo"):
             await _respond(send, 405, b"method not allowed", _TEXT)
         else:
             await _respond(send, 404, b"not found", _TEXT)
+
+    def _submitted(self) -> list[dict[str, str | int]]:
+        return [
+            {
+                "destination": submit.destination_addr,
+                "esm_class": submit.esm_class,
+                "data_coding": submit.data_coding,
+                "short_message": submit.short_message.hex(),
+            }
+            for submit in self.simulator.submitted
+        ]
 
     async def _mo(self, body: bytes | None) -> tuple[int, str]:
         if body is None:

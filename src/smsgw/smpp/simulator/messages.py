@@ -33,6 +33,10 @@ MESSAGE_STATES: Final[dict[str, MessageState]] = {
     "UNKNOWN": MessageState.UNKNOWN,
     "REJECTD": MessageState.REJECTED,
 }
+# The octets that GSM 03.38 decodes to the same character as ASCII (most printable ones).
+_GSM_AS_ASCII: Final = bytes(
+    octet for octet in range(128) if bytes((octet,)).decode("gsm03.38", "replace") == chr(octet)
+)
 # The err: field: 000 when the handset got the message, a generic network failure otherwise.
 _ERRORS: Final = {"DELIVRD": "000", "ACCEPTD": "000"}
 
@@ -76,6 +80,8 @@ def preview(submit: SubmitSm) -> str:
 def _decode(body: bytes, data_coding: int) -> str:
     coding = data_coding & 0x0F if data_coding & 0xF0 == 0x10 else data_coding  # noqa: PLR2004
     if coding == DATA_CODING_GSM:
+        if not body.translate(None, _GSM_AS_ASCII):
+            return body.decode("ascii")  # the same text, without the pure-Python codec
         return body.decode("gsm03.38", "replace")
     if coding == DATA_CODING_UCS2:
         return body.decode("utf-16-be", "replace")

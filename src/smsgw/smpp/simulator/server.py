@@ -46,6 +46,7 @@ from smsgw.smpp.pdu import (
 from smsgw.smpp.session import Session, SessionState
 from smsgw.smpp.simulator.behaviours import (
     Decision,
+    GarbageBytes,
     LinkBehaviour,
     decide,
     link_behaviours,
@@ -92,6 +93,7 @@ class Counters:
     deliveries_refused: int = 0
     drops: int = 0
     stalls: int = 0
+    garbage: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -114,6 +116,9 @@ class Simulator:
         self.counters = Counters()
         self._pipeline = submit_behaviours(settings, self.rng)
         self._link_behaviours: list[LinkBehaviour] = []
+        self.garbage = (
+            GarbageBytes(settings.garbage_every_s, self.rng) if settings.garbage_every_s else None
+        )
         self._ids = itertools.count(self.rng.randrange(1 << 32))
         self._mo_references = itertools.count(1)
         self._links: set[_Link] = set()
@@ -276,7 +281,10 @@ class _Link:
             response_timeout_s=RESPONSE_TIMEOUT_S,
         )
         self._outbox: deque[DeliverSm] = deque()
+        # Bytes written this event-loop turn, handed to the transport in one write.
+        self._outgoing = bytearray()
         self._drop_timer: asyncio.TimerHandle | None = None
+        self._garbage_timer: asyncio.TimerHandle | None = None
         self._closed = False
         self.system_id = ""
 
@@ -288,6 +296,7 @@ class _Link:
         drop_after_s = self._simulator.drop_after_s()
         if drop_after_s is not None:
             self._drop_timer = asyncio.get_running_loop().call_later(drop_after_s, self._drop)
+        self._plan_garbage()
         try:
             with contextlib.suppress(ConnectionError):
                 await self._read_until_closed()
@@ -305,6 +314,7 @@ class _Link:
             now = self._simulator.clock()
             self._handle(self._session.receive_data(data, now) + self._session.poll(now))
             self._flush_automatic_answers()
+            self._write_outgoing()
             await self._writer.drain()
 
     async def _wait_out_stall(self) -> None:
@@ -414,7 +424,26 @@ class _Link:
 
     def _write(self, data: bytes) -> None:
         if data and not self._writer.is_closing():
-            self._writer.write(data)
+            if not self._outgoing:
+                asyncio.get_running_loop().call_soon(self._write_outgoing)
+            self._outgoing += data
+
+    def _write_outgoing(self) -> None:
+        if self._outgoing and not self._writer.is_closing():
+            self._writer.write(bytes(self._outgoing))
+        self._outgoing.clear()
+
+    def _plan_garbage(self) -> None:
+        garbage = self._simulator.garbage
+        if garbage is not None and not self._closed:
+            loop = asyncio.get_running_loop()
+            self._garbage_timer = loop.call_later(garbage.every_s, self._inject_garbage, garbage)
+
+    def _inject_garbage(self, garbage: GarbageBytes) -> None:
+        self._simulator.counters.garbage += 1
+        self._simulator.changed()
+        self._write(garbage.garbage())
+        self._plan_garbage()
 
     def _drop(self) -> None:
         self._simulator.counters.drops += 1
@@ -428,6 +457,8 @@ class _Link:
         self._closed = True
         if self._drop_timer is not None:
             self._drop_timer.cancel()
+        if self._garbage_timer is not None:
+            self._garbage_timer.cancel()
         undelivered = [
             request
             for request in self._session.outstanding_requests
@@ -436,5 +467,6 @@ class _Link:
         undelivered.extend(self._outbox)
         self._outbox.clear()
         self._session.close()
+        self._write_outgoing()
         self._writer.close()
         self._simulator.closed(self, undelivered)
