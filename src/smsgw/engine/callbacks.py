@@ -252,6 +252,10 @@ class CallbackWorker:
             if not backlog:
                 del self._backlog[host]
             self._start(job, host)
+        if len(self._backlog.get(host, ())) < self._per_host:
+            # The host's queue runs low: claim again now rather than after the idle wait,
+            # or a host with more due callbacks than one claim's share would trickle.
+            self._wake.set()
 
     async def _idle(self) -> None:
         await idle(self._wake, self._idle_s)
