@@ -2,7 +2,9 @@
 
 Starts the gateway as its own process (SQLite file, then a fresh PostgreSQL database), loads it
 with wrk (Debian package `wrk`; installed with apt-get when missing) for a bounded time, and
-prints requests/s, p50 and p99 latency, and how many accepted msgids the store really holds.
+prints requests/s, p50 and p99 latency, how many accepted msgids the store really holds, the
+server's CPU ms per accepted message (recipient) and its peak RSS (VmHWM summed over its
+processes).
 
     .venv/bin/python bench/accept.py [--backend sqlite|postgres|both] [--seconds 10]
 """
@@ -14,7 +16,6 @@ import asyncio
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,7 +26,9 @@ from pathlib import Path
 
 import asyncpg
 
-PASSWORD = "bench-password-1"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import PASSWORD, free_port, smsgw, tree_cpu_s, tree_peak_rss_mb
+
 POSTGRES = os.environ.get(
     "SMSGW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -43,16 +46,6 @@ function done(summary, latency, requests)
     latency:percentile(50) / 1000, latency:percentile(99) / 1000))
 end
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def smsgw(env: dict[str, str], *args: str) -> None:
-    subprocess.run([sys.executable, "-m", "smsgw", *args], env=env, check=True, capture_output=True)
 
 
 def wait_ready(port: int, deadline_s: float = 20.0) -> None:
@@ -124,6 +117,7 @@ def run_one(
             f"http://127.0.0.1:{port}/sms_gw/sendsms.aspx?username=bench&password={PASSWORD}"
             f"&dstaddr={numbers}&encoding=ASCII&smbody=bench"
         )
+        cpu_started = tree_cpu_s(server.pid)
         with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
             script.write(LUA)
             script.flush()
@@ -143,12 +137,16 @@ def run_one(
                 text=True,
                 check=True,
             ).stdout
+        cpu_s = tree_cpu_s(server.pid) - cpu_started
+        peak_rss = tree_peak_rss_mb(server.pid)[1]
     finally:
         server.terminate()
         server.wait(timeout=30)
     result = dict(re.findall(r"(\w+)=([\d.]+)", out.split("RESULT", 1)[1]))
     result["stored"] = str(asyncio.run(count_requests(url)))
     result["rps"] = f"{int(result['ok']) / seconds:.0f}"
+    result["cpu_ms"] = f"{cpu_s * 1000 / max(int(result['ok']) * recipients, 1):.3f}"
+    result["rss"] = f"{peak_rss:.0f}"
     return result
 
 
@@ -165,7 +163,8 @@ def main() -> None:
         f"durable sendsms accepts, {args.recipients} recipient(s)/request, "
         f"{args.connections} connections, {args.seconds} s, {args.workers} API process(es)"
     )
-    header = ("backend", "accepted/s", "p50 ms", "p99 ms", "ok", "bad", "stored")
+    header: tuple[str, ...] = ("backend", "accepted/s", "p50 ms", "p99 ms", "ok", "bad", "stored")
+    header += ("CPU ms/msg", "RSS MiB")
     print(f"{header[0]:10} " + " ".join(f"{h:>10}" for h in header[1:]))
     for backend in backends:
         with tempfile.TemporaryDirectory() as tmp:
@@ -178,7 +177,16 @@ def main() -> None:
             finally:
                 if dbname:
                     asyncio.run(drop_pg_database(dbname))
-        cells = (r["rps"], r["p50"], r["p99"], r["ok"], r["bad"], r["stored"])
+        cells = (
+            r["rps"],
+            r["p50"],
+            r["p99"],
+            r["ok"],
+            r["bad"],
+            r["stored"],
+            r["cpu_ms"],
+            r["rss"],
+        )
         print(f"{backend:10} " + " ".join(f"{c:>10}" for c in cells))
 
 

@@ -9,7 +9,10 @@ within ``--deadline-s`` for the whole run, until every accepted msgid's callback
 prints throughput, accept-to-callback latency, and the CPU and memory of the server and of the
 bench itself. Exit status 1 when any callback is missing.
 
-    .venv/bin/python bench/e2e.py [--backend sqlite|postgres] [--messages 20000]
+With ``--smpp-port`` the gateway's connector is SMPP to an SMSC already listening there (the
+simulator that bench/compare_kannel.sh starts, system_id and password ``bench``).
+
+    .venv/bin/python bench/e2e.py [--backend sqlite|postgres] [--messages 20000] [--smpp-port N]
 """
 
 from __future__ import annotations
@@ -20,12 +23,10 @@ import contextlib
 import os
 import resource
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,12 +39,25 @@ import uvloop
 
 from smsgw.api.app import Receive, Scope, Send
 
-PASSWORD = "bench-password-1"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (
+    PASSWORD,
+    SIMULATOR_PASSWORD,
+    SIMULATOR_SYSTEM_ID,
+    exit_on_sigterm,
+    free_port,
+    percentile,
+    read_response,
+    running_gateway,
+    smsgw,
+    tree_cpu_s,
+    tree_peak_rss_mb,
+)
+
 POSTGRES = os.environ.get(
     "SMSGW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 MAGIC = "magicid=tccrd_sms_gateway_rpack"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PERCENTILES = (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))
 
 
@@ -57,48 +71,7 @@ class Options:
     window: int
     tps: float
     deadline_s: float
-
-
-# ---------------------------------------------------------------- server process figures
-
-
-def _stat_fields(pid: int) -> list[str]:
-    """Fields of /proc/<pid>/stat from field 3 (state) on: the name may hold spaces."""
-    text = Path(f"/proc/{pid}/stat").read_text()
-    return text.rpartition(")")[2].split()
-
-
-def process_tree(root: int) -> list[int]:
-    """``root`` and every live descendant (API workers, the engine process)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                parents[int(entry.name)] = int(_stat_fields(int(entry.name))[1])
-    tree = [root]
-    for pid in tree:
-        tree.extend(child for child, parent in parents.items() if parent == pid)
-    return tree
-
-
-def tree_cpu_s(root: int) -> float:
-    """User + system CPU of the tree, including its children that already exited."""
-    ticks = 0
-    for pid in process_tree(root):
-        with contextlib.suppress(OSError):
-            fields = _stat_fields(pid)
-            ticks += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
-    return ticks / CLOCK_TICKS
-
-
-def tree_peak_rss_mb(root: int) -> tuple[float, float]:
-    """(root's VmHWM, sum of VmHWM over the tree) in MiB."""
-    peaks: list[float] = []
-    for pid in process_tree(root):
-        with contextlib.suppress(OSError):
-            lines = Path(f"/proc/{pid}/status").read_text().splitlines()
-            peaks.extend(int(line.split()[1]) / 1024 for line in lines if line.startswith("VmHWM:"))
-    return (peaks[0] if peaks else 0.0), sum(peaks)
+    smpp_port: int = 0  # 0: the in-process simulator; else an SMSC (simulator) on this port
 
 
 def bench_cpu_s(who: int = resource.RUSAGE_SELF) -> float:
@@ -109,22 +82,15 @@ def bench_cpu_s(who: int = resource.RUSAGE_SELF) -> float:
 # ---------------------------------------------------------------- the gateway under test
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def smsgw(env: dict[str, str], *args: str) -> None:
-    subprocess.run([sys.executable, "-m", "smsgw", *args], env=env, check=True, capture_output=True)
-
-
 def write_config(directory: Path, options: Options) -> Path:
     path = directory / "smsgw.toml"
-    path.write_text(
-        '[[connectors]]\nname = "sim"\nkind = "simulator"\n'
-        f"tps = {options.tps}\nwindow = {options.window}\n"
-    )
+    connector = '[[connectors]]\nname = "sim"\nkind = "simulator"\n'
+    if options.smpp_port:
+        connector = (
+            f'[[connectors]]\nname = "smsc"\nkind = "smpp"\nport = {options.smpp_port}\n'
+            f'system_id = "{SIMULATOR_SYSTEM_ID}"\npassword = "{SIMULATOR_PASSWORD}"\n'
+        )
+    path.write_text(connector + f"tps = {options.tps}\nwindow = {options.window}\n")
     return path
 
 
@@ -138,36 +104,6 @@ def gateway_env(url: str, port: int, config: Path, options: Options) -> dict[str
         "SMSGW_WEBHOOKS_ALLOW_PRIVATE_NETWORKS": "true",
         "SMSGW_SIMULATOR_RECEIPT_DELAY_S": "0",
     }
-
-
-def wait_ready(port: int, server: subprocess.Popen[bytes], deadline_s: float = 30.0) -> None:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline and server.poll() is None:
-        with (
-            contextlib.suppress(OSError),
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1),
-        ):
-            return
-        time.sleep(0.1)
-    raise RuntimeError("the gateway did not become ready")
-
-
-@contextlib.contextmanager
-def running_gateway(env: dict[str, str], port: int, log: Path) -> Iterator[int]:
-    """Serve until the block ends; yields the server's pid. Always stops it."""
-    with log.open("wb") as sink:
-        command = [sys.executable, "-m", "smsgw", "serve", "--log-level", "warning"]
-        server = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
-        try:
-            wait_ready(port, server)
-            yield server.pid
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
 
 
 @contextlib.contextmanager
@@ -295,7 +231,7 @@ class Load:
                 index, self._next = self._next, self._next + 1
                 try:
                     writer.write(self._request(index))
-                    self._record(await _read_response(reader))
+                    self._record(index, await read_response(reader))
                 except (OSError, asyncio.IncompleteReadError, ValueError):
                     self.errors += 1
                     writer.close()
@@ -312,22 +248,12 @@ class Load:
         )
         return f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
 
-    def _record(self, body: str) -> None:
+    def _record(self, _index: int, body: str) -> None:
         reply = dict(line.split("=", 1) for line in body.splitlines() if "=" in line)
         if reply.get("statuscode") == "0" and reply.get("msgid", "").isdigit():
             self.accepted[int(reply["msgid"])] = time.monotonic()
         else:
             self.rejected += 1
-
-
-async def _read_response(reader: asyncio.StreamReader) -> str:
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    return (await reader.readexactly(length)).decode()
 
 
 # ---------------------------------------------------------------- one run
@@ -345,28 +271,37 @@ class Outcome:
     peak_rss_mb: tuple[float, float]
 
 
-async def drive(options: Options, port: int, receiver: Receiver, until: float) -> Load:
+async def drive(
+    options: Options, port: int, receiver: Receiver, until: float, load_type: type[Load]
+) -> Load:
     callback_url = f"http://127.0.0.1:{receiver.port}/cb"
-    load = Load(port, callback_url, options.recipients, options.messages)
+    load = load_type(port, callback_url, options.recipients, options.messages)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(load.run(options.concurrency), until - time.monotonic())
     return load
 
 
-def measure(options: Options, port: int, server_pid: int, until: float) -> Outcome:
+def measure(
+    options: Options,
+    port: int,
+    server_pids: tuple[int, ...],
+    until: float,
+    load_type: type[Load] = Load,
+) -> Outcome:
+    """Load the server (``server_pids``: the processes whose CPU and RSS count) to the end."""
     receiver = Receiver()
     receiver.start()
     try:
-        cpu_server, cpu_bench = tree_cpu_s(server_pid), bench_cpu_s()
+        cpu_server, cpu_bench = tree_cpu_s(*server_pids), bench_cpu_s()
         started = time.monotonic()
-        load = uvloop.run(drive(options, port, receiver, until))
+        load = uvloop.run(drive(options, port, receiver, until, load_type))
         load_done = time.monotonic()
         receiver.expect(len(load.accepted) * load.recipients)
         complete = receiver.complete.wait(timeout=max(0.0, until - time.monotonic()))
         last_callback = max(receiver.arrivals.values(), default=load_done)
         finished = max(last_callback, load_done) if complete else time.monotonic()
-        cpu_server = tree_cpu_s(server_pid) - cpu_server
-        peak = tree_peak_rss_mb(server_pid)
+        cpu_server = tree_cpu_s(*server_pids) - cpu_server
+        peak = tree_peak_rss_mb(*server_pids)
     finally:
         receiver.stop()
     cpu_bench = bench_cpu_s() - cpu_bench
@@ -387,7 +322,7 @@ def run(options: Options) -> Outcome:
             log = directory / "server.log"
             try:
                 with running_gateway(env, port, log) as server_pid:
-                    return measure(options, port, server_pid, until)
+                    return measure(options, port, (server_pid,), until)
             finally:
                 tail = log.read_text(errors="replace").splitlines()[-20:]
                 if tail:
@@ -395,13 +330,6 @@ def run(options: Options) -> Outcome:
 
 
 # ---------------------------------------------------------------- report
-
-
-def percentile(sorted_values: list[float], pct: int) -> float:
-    if not sorted_values:
-        return float("nan")
-    rank = max(1, -(-pct * len(sorted_values) // 100))  # nearest rank
-    return sorted_values[rank - 1]
 
 
 def latencies_ms(outcome: Outcome) -> list[float]:
@@ -457,6 +385,7 @@ def parse_options() -> Options:
     parser.add_argument("--window", type=int, default=500, help="connector window (100..1000)")
     parser.add_argument("--tps", type=float, default=10_000, help="connector submits/s")
     parser.add_argument("--deadline-s", type=float, default=300, help="for the whole run")
+    parser.add_argument("--smpp-port", type=int, default=0, help="external SMSC (0: in-process)")
     args = parser.parse_args()
     return Options(
         args.backend,
@@ -467,10 +396,12 @@ def parse_options() -> Options:
         args.window,
         args.tps,
         args.deadline_s,
+        args.smpp_port,
     )
 
 
 def main() -> None:
+    exit_on_sigterm()
     options = parse_options()
     outcome = run(options)
     missing = report(options, outcome)

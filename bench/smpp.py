@@ -7,7 +7,8 @@ SMSC of the ESME tests. By default it runs in this process, sharing one event lo
 core) with the ESME; ``--simulator-process`` runs ``python -m smsgw simulator`` as a separate
 process instead, so each side has a core, as in production. Phase 1 submits ``count`` messages
 and times the submit_sm_resp; phase 2 times until every receipt (deliver_sm) has reached the
-handler too. Each phase is bounded by ``DEADLINE_S``.
+handler too. Each phase is bounded by ``DEADLINE_S``. It prints both rates, the submit_sm ->
+submit_sm_resp latency (p50, p99), CPU per message and peak RSS.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import asyncio
 import os
 import re
+import resource
 import socket
 import sys
 import tempfile
@@ -29,6 +31,7 @@ from smsgw.smpp.esme import Esme, Submitted
 from smsgw.smpp.simulator import Simulator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import percentile, tree_peak_rss_mb
 from tests.smpp.fakesmsc import FakeSmsc
 
 WINDOW = 100
@@ -129,7 +132,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def submit_all(esme: Esme, count: int) -> int:
+async def submit_all(esme: Esme, count: int, latencies: list[float]) -> int:
     pdu = SubmitSm(
         source_addr="smsgw",
         destination_addr="886912345678",
@@ -142,7 +145,9 @@ async def submit_all(esme: Esme, count: int) -> int:
     async def worker() -> None:
         nonlocal accepted
         for _ in queue:
+            sent = time.perf_counter()
             outcome = await esme.submit(pdu)
+            latencies.append((time.perf_counter() - sent) * 1000)
             accepted += isinstance(outcome, Submitted)
 
     await asyncio.gather(*(worker() for _ in range(WINDOW * 2)))
@@ -171,12 +176,14 @@ async def bench(count: int, peer: str, *, separate_process: bool) -> None:
             raise SystemExit("the ESME did not bind")
         started, cpu_started = time.perf_counter(), time.process_time()
         peer_cpu_started = process_cpu_s(peer_pid)
-        accepted = await asyncio.wait_for(submit_all(esme, count), DEADLINE_S)
+        latencies: list[float] = []
+        accepted = await asyncio.wait_for(submit_all(esme, count, latencies), DEADLINE_S)
         submitted_s = time.perf_counter() - started
         await asyncio.wait_for(receipts.done.wait(), DEADLINE_S)
         receipted_s = time.perf_counter() - started
         cpu_s = time.process_time() - cpu_started
         peer_cpu_s = process_cpu_s(peer_pid) - peer_cpu_started
+        peer_rss = tree_peak_rss_mb(peer_pid)[0] if peer_pid is not None else 0.0
     finally:
         await esme.stop()
         await stop_peer()
@@ -184,10 +191,15 @@ async def bench(count: int, peer: str, *, separate_process: bool) -> None:
     print(f"peer={peer} ({where}) window={WINDOW} messages={count} accepted={accepted}")
     print(f"submit_sm/s:          {count / submitted_s:10.0f}")
     print(f"submit+receipt/s:     {count / receipted_s:10.0f}  ({receipts.count} receipts)")
+    latencies.sort()
+    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    print(f"submit_sm -> resp ms: {p50:10.2f} p50 {p99:8.2f} p99")
     # CPU time says more than rates on a busy machine; in-process it includes the simulator.
     print(f"CPU of this process:  {cpu_s / count * 1e6:10.1f} us per message")
     if peer_pid is not None:
         print(f"CPU of the simulator: {peer_cpu_s / count * 1e6:10.1f} us per message")
+    own_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS:             {own_rss:10.0f} MiB this process, {peer_rss:.0f} MiB simulator")
 
 
 def main() -> None:
