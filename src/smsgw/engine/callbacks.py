@@ -37,6 +37,13 @@ import httpx
 from smsgw.config import WebhookSettings
 from smsgw.domain.delivery import is_ack, next_attempt
 from smsgw.domain.urls import is_forbidden_address
+from smsgw.engine.callback_http import (
+    CONNECTIONS_PER_HOST,
+    CallbackTransportError,
+    HttpAnswer,
+    HttpGetter,
+    HttpxGetter,
+)
 from smsgw.engine.pacing import idle, settle
 from smsgw.store.port import Store
 from smsgw.store.records import CallbackJob, CallbackOutcome
@@ -73,13 +80,13 @@ class CallbackSender:
     def __init__(
         self,
         settings: WebhookSettings,
-        client: httpx.AsyncClient,
+        client: HttpGetter | httpx.AsyncClient,
         *,
         resolver: Resolver = resolve_host,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
-        self._client = client
+        self._client = HttpxGetter(client) if isinstance(client, httpx.AsyncClient) else client
         self._resolve = resolver
         self._wall_clock = wall_clock
 
@@ -87,16 +94,16 @@ class CallbackSender:
         refusal = await self._refusal(job.url)
         if refusal is not None:
             return Attempt(refusal, retry=False)
-        headers = {}
+        headers: dict[str, str] = {}
         if job.webhook_secret:
             headers[SIGNATURE_HEADER] = signature(
                 job.webhook_secret, job.url, int(self._wall_clock())
             )
         try:
-            response = await self._client.get(job.url, headers=headers)
-        except httpx.HTTPError as error:
-            return Attempt(f"{type(error).__name__}: {error}"[:200])
-        return Attempt(_judge(job, response))
+            answer = await self._client.get(job.url, headers)
+        except CallbackTransportError as error:
+            return Attempt(str(error))
+        return Attempt(_judge(job, answer))
 
     async def _refusal(self, url: str) -> str | None:
         if self._settings.allow_private_networks:
@@ -121,12 +128,12 @@ def _is_literal(host: str) -> bool:
     return True
 
 
-def _judge(job: CallbackJob, response: httpx.Response) -> str | None:
+def _judge(job: CallbackJob, answer: HttpAnswer) -> str | None:
     if job.kind == "mo":
-        return None if response.is_success else f"HTTP {response.status_code}"
-    if response.status_code != httpx.codes.OK:
-        return f"HTTP {response.status_code}"
-    if job.msgid is None or not is_ack(response.text, job.msgid):
+        return None if answer.is_success else f"HTTP {answer.status}"
+    if answer.status != httpx.codes.OK:
+        return f"HTTP {answer.status}"
+    if job.msgid is None or not is_ack(answer.text, job.msgid):
         return "no acknowledgement in the answer"
     return None
 
@@ -142,7 +149,7 @@ class CallbackWorker:
         clock: Clock,
         *,
         concurrency: int = 256,
-        per_host: int = 8,
+        per_host: int = CONNECTIONS_PER_HOST,
         idle_s: float = 0.5,
         on_outcome: Callable[[CallbackJob, Attempt], None] | None = None,
     ) -> None:

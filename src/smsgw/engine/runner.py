@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 import httpx
 
 from smsgw.config import ConnectorSettings, Settings
+from smsgw.engine.callback_http import AiohttpGetter, HttpGetter, HttpxGetter
 from smsgw.engine.callbacks import Attempt, CallbackSender, CallbackWorker
 from smsgw.engine.dispatcher import Dispatcher, Link
 from smsgw.engine.inbound import Inbound
@@ -70,12 +71,12 @@ class Engine:
         self.store = store
         self.clock = clock
         self.metrics = metrics or Metrics()
-        self._own_client = http_client is None
-        self._client = http_client or httpx.AsyncClient(
-            timeout=settings.webhooks.timeout_s,
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=512, max_keepalive_connections=128),
+        self._client: HttpGetter = (
+            HttpxGetter(http_client)
+            if http_client is not None
+            else AiohttpGetter(settings.webhooks.timeout_s)
         )
+        self._own_client = http_client is None
         self.simulators: dict[str, Simulator] = {}
         self.esmes: dict[str, Esme] = {}
         self.inbound = Inbound(
@@ -139,7 +140,7 @@ class Engine:
         self._tasks = []
         await asyncio.gather(*(simulator.stop() for simulator in self.simulators.values()))
         if self._own_client:
-            await self._client.aclose()
+            await self._client.close()
         log.info("engine stopped")
 
     async def housekeeping(self) -> None:

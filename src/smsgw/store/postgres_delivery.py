@@ -340,21 +340,33 @@ def _columns(rows: Sequence[tuple[object, ...]], width: int) -> list[list[object
 # callbacks --------------------------------------------------------------------------------
 
 
+# Fairness per account without ranking every due row: walk the accounts that have pending
+# callbacks (one index seek each), take each one's first ``per_account`` due rows (another
+# seek), and keep the earliest ``limit`` of those. Rows another node holds are skipped.
+_CLAIM_CALLBACKS = (
+    "WITH RECURSIVE pending_accounts(account_id) AS ("
+    " (SELECT account_id FROM callbacks WHERE state = 'pending' ORDER BY account_id LIMIT 1)"
+    " UNION ALL"
+    " SELECT (SELECT c.account_id FROM callbacks AS c"
+    "  WHERE c.state = 'pending' AND c.account_id > p.account_id ORDER BY c.account_id LIMIT 1)"
+    " FROM pending_accounts AS p WHERE p.account_id IS NOT NULL),"
+    " picked AS (SELECT due.id, due.next_attempt_at FROM pending_accounts AS p"
+    "  CROSS JOIN LATERAL (SELECT id, next_attempt_at FROM callbacks"
+    "   WHERE state = 'pending' AND account_id = p.account_id AND next_attempt_at <= $1"
+    "   ORDER BY next_attempt_at, id LIMIT $3) AS due"
+    "  ORDER BY due.next_attempt_at, due.id LIMIT $2)"
+    " SELECT c.id, c.account_id, c.kind, c.url, c.msgid, c.number, c.attempts,"
+    " a.webhook_secret FROM picked JOIN callbacks AS c ON c.id = picked.id"
+    " JOIN accounts AS a ON a.id = c.account_id"
+    " WHERE c.state = 'pending' AND c.next_attempt_at <= $1"
+    " ORDER BY c.next_attempt_at, c.id FOR UPDATE OF c SKIP LOCKED"
+)
+
+
 async def claim_callbacks(
     conn: Connection, now: datetime, limit: int, lease_until: datetime, per_account: int
 ) -> list[CallbackJob]:
-    rows = await conn.fetch(
-        "WITH ranked AS (SELECT id, ROW_NUMBER() OVER ("
-        "  PARTITION BY account_id ORDER BY next_attempt_at, id) AS turn"
-        " FROM callbacks WHERE state = 'pending' AND next_attempt_at <= $1)"
-        " SELECT c.id, c.account_id, c.kind, c.url, c.msgid, c.number, c.attempts,"
-        " a.webhook_secret FROM callbacks AS c JOIN ranked AS r ON r.id = c.id"
-        " JOIN accounts AS a ON a.id = c.account_id WHERE r.turn <= $3"
-        " ORDER BY c.next_attempt_at, c.id LIMIT $2 FOR UPDATE OF c SKIP LOCKED",
-        now,
-        limit,
-        per_account,
-    )
+    rows = await conn.fetch(_CLAIM_CALLBACKS, now, limit, per_account)
     await conn.execute(
         "UPDATE callbacks SET next_attempt_at = $1 WHERE id = ANY($2::bigint[])",
         lease_until,

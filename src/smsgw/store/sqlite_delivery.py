@@ -304,20 +304,31 @@ def _insert_callbacks(conn: sqlite3.Connection, callbacks: Sequence[NewCallback]
 # callbacks --------------------------------------------------------------------------------
 
 
+# Fairness per account without ranking every due row: walk the accounts that have pending
+# callbacks (one index seek each), take each one's first ``per_account`` due rows (another
+# seek), and keep the earliest ``limit`` of those.
+_CLAIM_CALLBACKS = (
+    "WITH RECURSIVE pending_accounts(account_id) AS ("
+    " SELECT MIN(account_id) FROM callbacks WHERE state = 'pending'"
+    " UNION ALL"
+    " SELECT (SELECT MIN(account_id) FROM callbacks"
+    "  WHERE state = 'pending' AND account_id > p.account_id)"
+    " FROM pending_accounts AS p WHERE p.account_id IS NOT NULL)"
+    " SELECT c.id, c.account_id, c.kind, c.url, c.msgid, c.number, c.attempts, a.webhook_secret"
+    " FROM pending_accounts AS p"
+    " JOIN callbacks AS c ON c.id IN ("
+    "  SELECT id FROM callbacks WHERE state = 'pending' AND account_id = p.account_id"
+    "  AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2)"
+    " JOIN accounts AS a ON a.id = c.account_id"
+    " ORDER BY c.next_attempt_at, c.id LIMIT ?3"
+)
+
+
 def claim_callbacks(
     conn: sqlite3.Connection, now: int, limit: int, lease_us: int, per_account: int
 ) -> list[CallbackJob]:
     with transaction(conn):
-        rows = conn.execute(
-            "SELECT id, account_id, kind, url, msgid, number, attempts, webhook_secret FROM ("
-            " SELECT c.id, c.account_id, c.kind, c.url, c.msgid, c.number, c.attempts,"
-            " a.webhook_secret, c.next_attempt_at AS due, ROW_NUMBER() OVER ("
-            "  PARTITION BY c.account_id ORDER BY c.next_attempt_at, c.id) AS turn"
-            " FROM callbacks AS c JOIN accounts AS a ON a.id = c.account_id"
-            " WHERE c.state = 'pending' AND c.next_attempt_at <= ?)"
-            " WHERE turn <= ? ORDER BY due, id LIMIT ?",
-            (now, per_account, limit),
-        ).fetchall()
+        rows = conn.execute(_CLAIM_CALLBACKS, (now, per_account, limit)).fetchall()
         conn.execute(
             "UPDATE callbacks SET next_attempt_at = ? WHERE id IN (SELECT value FROM json_each(?))",
             (now + lease_us, _ids(row[0] for row in rows)),
