@@ -96,3 +96,17 @@ async def topup(store: Store, username: str, points: int, now: datetime) -> Acco
     if account.balance + points < 0:
         raise AccountRuleError("the balance cannot go below 0")
     return await store.topup(username, points, now)
+
+
+async def set_disabled(store: Store, username: str, *, disabled: bool) -> Account:
+    """Disable (-6 Closed User on every request) or enable an account."""
+    await get_account(store, username)
+    return await store.set_disabled(username, disabled)
+
+
+async def set_webhook_secret(store: Store, username: str, secret: str | None) -> Account:
+    """Set (or with None clear) the key that signs the account's callbacks."""
+    await get_account(store, username)
+    if secret is not None:
+        check_secret(secret, "webhook secret")
+    return await store.set_webhook_secret(username, secret)
