@@ -84,3 +84,54 @@ async def test_close_drains_then_refuses() -> None:
     assert results == [10, 20]
     with pytest.raises(StoreError, match="closed"):
         await group.submit(3)
+
+
+async def lingering_after_first_commit(
+    group: GroupCommit[int, int], commit: RecordingCommit
+) -> asyncio.Task[int]:
+    """Commit item 1, queue item 2 during that commit; return item 2's task, now lingering."""
+    first = asyncio.create_task(group.submit(1))
+    await commit.started.wait()
+    second = asyncio.create_task(group.submit(2))
+    commit.started.clear()
+    commit.release.set()
+    assert await first == 10
+    return second
+
+
+async def test_after_a_commit_a_short_queue_waits_for_min_batch() -> None:
+    """Right after a commit, fewer than min_batch queued items wait and leave together."""
+    commit = RecordingCommit()
+    group = GroupCommit(commit, min_batch=2, linger_s=60)
+    second = await lingering_after_first_commit(group, commit)
+    assert not commit.started.is_set()
+    assert list(await asyncio.gather(second, group.submit(3))) == [20, 30]
+    assert commit.batches == [[1], [2, 3]]
+
+
+async def test_an_item_reaching_an_idle_group_commits_at_once() -> None:
+    """With nothing committing, an item is committed at once, whatever the linger."""
+    commit = RecordingCommit()
+    commit.release.set()
+    group = GroupCommit(commit, min_batch=100, linger_s=60)
+    assert [await group.submit(1), await group.submit(2)] == [10, 20]
+    assert commit.batches == [[1], [2]]
+
+
+async def test_the_linger_is_bounded() -> None:
+    """A short queue that never reaches min_batch still commits once the linger is over."""
+    commit = RecordingCommit()
+    group = GroupCommit(commit, min_batch=100, linger_s=0.001)
+    second = await lingering_after_first_commit(group, commit)
+    assert await second == 20
+    assert commit.batches == [[1], [2]]
+
+
+async def test_close_ends_the_linger_and_commits_what_waits() -> None:
+    """close() does not wait out the linger: queued items commit at once."""
+    commit = RecordingCommit()
+    group = GroupCommit(commit, min_batch=100, linger_s=60)
+    second = await lingering_after_first_commit(group, commit)
+    await group.close()
+    assert await second == 20
+    assert commit.batches == [[1], [2]]

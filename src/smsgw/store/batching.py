@@ -5,6 +5,12 @@ Callers ``submit`` an item and wait. A single flusher task takes everything queu
 returned, that is after the transaction is durable. While one batch commits the next one
 accumulates, so batches grow with load and no timer is needed.
 
+With few concurrent callers (the callbacks worker records at most a handful of outcomes while
+one commit runs) batches stay tiny and each pays a whole commit. ``linger_s`` and
+``min_batch`` trade a bounded delay for fuller batches: right after a commit, if some items
+but fewer than ``min_batch`` are queued, the flusher waits up to ``linger_s`` for more. An
+item arriving while nothing commits is never delayed, and ``close`` ends the wait at once.
+
 If ``commit`` raises, every caller of that batch gets a StoreError (the API answers -10).
 A caller cancelled while waiting does not undo its item: it commits with its batch.
 """
@@ -21,15 +27,30 @@ from smsgw.errors import StoreError
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
+# Callback outcomes: nothing acknowledged to anyone waits on them (the customer already
+# acknowledged), so a few milliseconds' delay buys commits many times fuller.
+OUTCOMES_MIN_BATCH = 64
+OUTCOMES_LINGER_S = 0.005
+
 CommitBatch = Callable[[Sequence[Item]], Awaitable[Sequence[Result]]]
 
 
 class GroupCommit(Generic[Item, Result]):
-    def __init__(self, commit: CommitBatch[Item, Result], *, max_batch: int = 512) -> None:
+    def __init__(
+        self,
+        commit: CommitBatch[Item, Result],
+        *,
+        max_batch: int = 512,
+        min_batch: int = 1,
+        linger_s: float = 0.0,
+    ) -> None:
         self._commit = commit
         self.max_batch = max_batch
+        self.min_batch = min(min_batch, max_batch)
+        self.linger_s = linger_s
         self._queue: deque[tuple[Item, asyncio.Future[Result]]] = deque()
         self._flusher: asyncio.Task[None] | None = None
+        self._enough: asyncio.Event | None = None  # set while lingering, fired by min_batch
         self._closed = False
 
     @property
@@ -41,6 +62,8 @@ class GroupCommit(Generic[Item, Result]):
             raise StoreError("store is closed")
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
+        if self._enough is not None and self.pending >= self.min_batch:
+            self._enough.set()
         if self._flusher is None:
             self._flusher = asyncio.get_running_loop().create_task(self._drain())
         return await future
@@ -48,6 +71,8 @@ class GroupCommit(Generic[Item, Result]):
     async def close(self) -> None:
         """Refuse new items, then wait until every queued item is committed."""
         self._closed = True
+        if self._enough is not None:
+            self._enough.set()
         if self._flusher is not None:
             await asyncio.shield(self._flusher)
 
@@ -56,8 +81,21 @@ class GroupCommit(Generic[Item, Result]):
             while self._queue:
                 batch = [self._queue.popleft() for _ in range(min(self.max_batch, self.pending))]
                 await self._commit_and_resolve(batch)
+                await self._linger()
         finally:
             self._flusher = None
+
+    async def _linger(self) -> None:
+        if self._closed or self.linger_s <= 0 or not 0 < self.pending < self.min_batch:
+            return
+        self._enough = asyncio.Event()
+        try:
+            async with asyncio.timeout(self.linger_s):
+                await self._enough.wait()
+        except TimeoutError:
+            pass
+        finally:
+            self._enough = None
 
     async def _commit_and_resolve(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
         try:

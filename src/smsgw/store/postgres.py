@@ -20,7 +20,7 @@ from smsgw.domain.model import Accepted, Account, Cancelled, RecipientStatus, Se
 from smsgw.errors import AccountExistsError, StoreError, UnknownAccountError
 from smsgw.store import postgres_delivery as delivery
 from smsgw.store.accepting import AcceptItem, check_plan, debits, grant, initial_state
-from smsgw.store.batching import GroupCommit
+from smsgw.store.batching import OUTCOMES_LINGER_S, OUTCOMES_MIN_BATCH, GroupCommit
 from smsgw.store.delivering import TimedSubmit
 from smsgw.store.msgids import MsgidBlocks
 from smsgw.store.records import (
@@ -391,7 +391,12 @@ class PostgresStore:
         self._batcher = GroupCommit(self._commit_accepts, max_batch=self._max_batch)
         self._submits = GroupCommit(self._commit_submits, max_batch=self._max_batch)
         self._receipts = GroupCommit(self._commit_receipts, max_batch=self._max_batch)
-        self._finished = GroupCommit(self._commit_outcomes, max_batch=self._max_batch)
+        self._finished = GroupCommit(
+            self._commit_outcomes,
+            max_batch=self._max_batch,
+            min_batch=OUTCOMES_MIN_BATCH,
+            linger_s=OUTCOMES_LINGER_S,
+        )
         return pool
 
     async def _disconnect(self) -> None:
