@@ -1,14 +1,17 @@
 """Scheduled burst: many messages due at the same second, dispatched at a connector tps of 2,000,
 while a stream of ordinary sendsms requests measures the API's latency (issue 6: p99 < 50 ms).
 
-Starts `smsgw serve` (SQLite, API and engine in one process, so /metrics counts the engine's
-submits) with one simulator connector at ``--tps``; accepts ``--messages`` recipients
-(``--per-request`` per sendsms) all with the same ``dlvtime`` ``--lead-s`` seconds ahead; from
-one second before that time sends ordinary one-recipient sendsms at ``--stream-rps`` until the
-burst is dispatched; prints the dispatch rate achieved (from smsgw_submit_results_total), the
-stream's p50/p99, the server's CPU ms per dispatched message and its peak RSS.
+Starts `smsgw serve` (SQLite; ``--engine in-process``, serve's default, reads the submits from
+the API's /metrics, ``--engine separate`` runs the engine in its own process and reads them from
+the engine's metrics port) with one simulator connector at ``--tps``; accepts ``--messages``
+recipients (``--per-request`` per sendsms) all with the same ``dlvtime`` ``--lead-s`` seconds
+ahead; from one second before that time sends ordinary one-recipient sendsms at
+``--stream-rps`` until the burst is dispatched; prints the dispatch rate achieved (from
+smsgw_submit_results_total), the stream's p50/p99, the server's CPU ms per dispatched message
+and its peak RSS.
 
     .venv/bin/python bench/burst.py [--messages 20000] [--tps 2000] [--stream-rps 100]
+        [--engine separate|in-process]
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     Connection,
     accept_bulk,
+    add_mode_option,
     dlvtime,
+    engine_mode_env,
     exit_on_sigterm,
     free_port,
     gateway_env,
@@ -107,19 +112,17 @@ class Dispatch:
         return (min(self.last, self.target) - self.baseline) / max(end - self.first_at, 1e-9)
 
 
-async def watch_dispatch(port: int, dispatch: Dispatch, stream: Stream, until: float) -> None:
+async def watch_dispatch(
+    metrics_port: int, dispatch: Dispatch, stream: Stream, until: float
+) -> None:
     """Sample until the burst is dispatched; the stream's own messages are not counted."""
-    metrics = Connection(port)
-    try:
-        while dispatch.done_at is None and time.monotonic() < until:
-            submits = await scrape_async(metrics, SUBMITS) - len(stream.latencies_ms)
-            dispatch.sample(submits, time.monotonic())
-            await asyncio.sleep(0.2)
-    finally:
-        metrics.close()
+    while dispatch.done_at is None and time.monotonic() < until:
+        submits = await scrape_async(metrics_port, SUBMITS) - len(stream.latencies_ms)
+        dispatch.sample(submits, time.monotonic())
+        await asyncio.sleep(0.2)
 
 
-async def burst(args: argparse.Namespace, port: int, server_pid: int) -> None:
+async def burst(args: argparse.Namespace, port: int, metrics_port: int, server_pid: int) -> None:
     due = time.time() + args.lead_s
     accept_started = time.monotonic()
     accepted = await accept_bulk(
@@ -133,15 +136,13 @@ async def burst(args: argparse.Namespace, port: int, server_pid: int) -> None:
     if time.time() > due:
         print("WARNING:             accepting took longer than --lead-s; raise it")
     await asyncio.sleep(max(0.0, due - 1 - time.time()))
-    metrics = Connection(port)
-    baseline = await scrape_async(metrics, SUBMITS)
-    metrics.close()
+    baseline = await scrape_async(metrics_port, SUBMITS)
     cpu_started = tree_cpu_s(server_pid)
     stream, stop = Stream(port, args.stream_rps), asyncio.Event()
     streaming = asyncio.create_task(stream.run(stop))
     dispatch = Dispatch(baseline, baseline + accepted)
     try:
-        await watch_dispatch(port, dispatch, stream, time.monotonic() + args.deadline_s)
+        await watch_dispatch(metrics_port, dispatch, stream, time.monotonic() + args.deadline_s)
     finally:
         stop.set()
         with contextlib.suppress(OSError, asyncio.IncompleteReadError, ValueError):
@@ -177,19 +178,24 @@ def report(
 def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         directory, port = Path(tmp), free_port()
+        metrics_port = free_port() if args.engine == "separate" else port
         config = directory / "smsgw.toml"
         config.write_text(
             '[[connectors]]\nname = "sim"\nkind = "simulator"\n'
             f"tps = {args.tps}\nwindow = {args.window}\n"
         )
         env = gateway_env(
-            f"sqlite:///{directory / 'burst.db'}", port, config, SMSGW_SIMULATOR_RECEIPT_DELAY_S="0"
+            f"sqlite:///{directory / 'burst.db'}",
+            port,
+            config,
+            SMSGW_SIMULATOR_RECEIPT_DELAY_S="0",
+            **engine_mode_env(args.engine, metrics_port),
         )
         prepare_database(env, points=args.messages * 4 + 1_000_000)
         log = directory / "server.log"
         try:
-            with running_gateway(env, port, log) as server_pid:
-                asyncio.run(burst(args, port, server_pid))
+            with running_gateway(env, port, log, bound_metrics_port=metrics_port) as server_pid:
+                asyncio.run(burst(args, port, metrics_port, server_pid))
         except BaseException:
             print_log_tail(log)
             raise
@@ -205,10 +211,11 @@ def main() -> None:
     parser.add_argument("--stream-rps", type=float, default=100, help="ordinary sendsms/s")
     parser.add_argument("--lead-s", type=float, default=15, help="dlvtime this far ahead")
     parser.add_argument("--deadline-s", type=float, default=240, help="for the dispatch")
+    add_mode_option(parser)
     args = parser.parse_args()
     print(
         f"scheduled burst: {args.messages} recipients due at the same second, "
-        f"{args.per_request} per request, SQLite"
+        f"{args.per_request} per request, SQLite, engine {args.engine}"
     )
     run(args)
 

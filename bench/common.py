@@ -5,6 +5,7 @@ Linux only (reads /proc). Every process started here is stopped when its block e
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -121,6 +122,25 @@ def gateway_env(url: str, port: int, config: Path, **extra: str) -> dict[str, st
     return env
 
 
+ENGINE_MODES = ("separate", "in-process")
+
+
+def engine_mode_env(mode: str, metrics_port: int) -> dict[str, str]:
+    """Variables putting the engine in its own process (metrics on ``metrics_port``) or not."""
+    if mode == "in-process":
+        return {"SMSGW_ENGINE_SEPARATE_PROCESS": "false"}
+    return {"SMSGW_ENGINE_SEPARATE_PROCESS": "true", "SMSGW_ENGINE_METRICS_PORT": str(metrics_port)}
+
+
+def add_mode_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine",
+        choices=ENGINE_MODES,
+        default="in-process",
+        help="the engine in the API's process (smsgw serve's default) or its own",
+    )
+
+
 def wait_ready(
     port: int, server: subprocess.Popen[bytes], path: str = "/readyz", deadline_s: float = 30.0
 ) -> None:
@@ -135,16 +155,47 @@ def wait_ready(
     raise RuntimeError("the gateway did not become ready")
 
 
+def wait_bound(
+    metrics_port: int, server: subprocess.Popen[bytes], deadline_s: float = 30.0
+) -> None:
+    """Until the engine's metrics (the API's, or its own process's) show a bound connector."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline and server.poll() is None:
+        with contextlib.suppress(OSError):
+            if scrape(metrics_port, "smsgw_connector_bound") >= 1:
+                return
+        time.sleep(0.1)
+    raise RuntimeError("the engine did not bind its connector")
+
+
+def scrape(port: int, name: str) -> float:
+    """Sum of every sample of the metric ``name`` at http://127.0.0.1:PORT/metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return sum(float(value) for metric, value in _SAMPLE.findall(text) if metric == name)
+
+
 @contextlib.contextmanager
 def running_gateway(
-    env: Mapping[str, str], port: int, log: Path, *options: str, ready_path: str = "/readyz"
+    env: Mapping[str, str],
+    port: int,
+    log: Path,
+    *options: str,
+    ready_path: str = "/readyz",
+    bound_metrics_port: int | None = None,
 ) -> Iterator[int]:
-    """`smsgw serve` until the block ends; yields the server's pid. Always stops it."""
+    """`smsgw serve` until the block ends; yields the server's pid. Always stops it.
+
+    With ``bound_metrics_port``, also waits until those metrics show a bound connector (the
+    API's /readyz cannot see an engine in another process).
+    """
     with log.open("wb") as sink:
         command = [sys.executable, "-m", "smsgw", "serve", "--log-level", "warning", *options]
         server = subprocess.Popen(command, env=dict(env), stdout=sink, stderr=subprocess.STDOUT)
         try:
             wait_ready(port, server, ready_path)
+            if bound_metrics_port is not None:
+                wait_bound(bound_metrics_port, server)
             yield server.pid
         finally:
             stop_process(server)
@@ -260,9 +311,14 @@ async def accept_bulk(
     return accepted
 
 
-async def scrape_async(connection: Connection, name: str) -> float:
-    """Sum of every sample of the metric ``name``, over a kept-alive connection."""
-    text = await connection.get("/metrics")
+async def scrape_async(port: int, name: str) -> float:
+    """Sum of every sample of the metric ``name``, over a new connection (the engine's own
+    exposition answers HTTP/1.0 and closes it)."""
+    connection = Connection(port)
+    try:
+        text = await connection.get("/metrics")
+    finally:
+        connection.close()
     return sum(float(value) for metric, value in _SAMPLE.findall(text) if metric == name)
 
 

@@ -12,7 +12,11 @@ bench itself. Exit status 1 when any callback is missing.
 With ``--smpp-port`` the gateway's connector is SMPP to an SMSC already listening there (the
 simulator that bench/compare_kannel.sh starts, system_id and password ``bench``).
 
+With ``--engine separate`` the engine runs in its own process instead of the API's (the
+default of `smsgw serve`, ``--engine in-process``).
+
     .venv/bin/python bench/e2e.py [--backend sqlite|postgres] [--messages 20000] [--smpp-port N]
+        [--engine separate|in-process]
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ from common import (
     PASSWORD,
     SIMULATOR_PASSWORD,
     SIMULATOR_SYSTEM_ID,
+    add_mode_option,
+    engine_mode_env,
     exit_on_sigterm,
     free_port,
     percentile,
@@ -72,6 +78,7 @@ class Options:
     tps: float
     deadline_s: float
     smpp_port: int = 0  # 0: the in-process simulator; else an SMSC (simulator) on this port
+    engine: str = ""  # smsgw's: "separate" or "in-process" (common.ENGINE_MODES)
 
 
 def bench_cpu_s(who: int = resource.RUSAGE_SELF) -> float:
@@ -94,7 +101,9 @@ def write_config(directory: Path, options: Options) -> Path:
     return path
 
 
-def gateway_env(url: str, port: int, config: Path, options: Options) -> dict[str, str]:
+def gateway_env(url: str, ports: tuple[int, int], config: Path, options: Options) -> dict[str, str]:
+    """``ports``: the API's, and the one serving the engine's metrics."""
+    port, metrics_port = ports
     return {
         **os.environ,
         "SMSGW_CONFIG": str(config),
@@ -103,6 +112,7 @@ def gateway_env(url: str, port: int, config: Path, options: Options) -> dict[str
         "SMSGW_HTTP_WORKERS": str(options.workers),
         "SMSGW_WEBHOOKS_ALLOW_PRIVATE_NETWORKS": "true",
         "SMSGW_SIMULATOR_RECEIPT_DELAY_S": "0",
+        **engine_mode_env(options.engine, metrics_port),
     }
 
 
@@ -313,15 +323,16 @@ def run(options: Options) -> Outcome:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         port = free_port()
+        metrics_port = free_port() if options.engine == "separate" else port
         config = write_config(directory, options)
         with fresh_database(options.backend, directory) as url:
-            env = gateway_env(url, port, config, options)
+            env = gateway_env(url, (port, metrics_port), config, options)
             smsgw(env, "db", "upgrade")
             points = str(options.messages * options.recipients * 2)
             smsgw(env, "account", "create", "bench", "--password", PASSWORD, "--points", points)
             log = directory / "server.log"
             try:
-                with running_gateway(env, port, log) as server_pid:
+                with running_gateway(env, port, log, bound_metrics_port=metrics_port) as server_pid:
                     return measure(options, port, (server_pid,), until)
             finally:
                 tail = log.read_text(errors="replace").splitlines()[-20:]
@@ -350,6 +361,7 @@ def report(options: Options, outcome: Outcome) -> int:
     latency = latencies_ms(outcome)
     lines = {
         "backend": f"{options.backend}, {options.workers} API process(es), "
+        f"{f'engine {options.engine}, ' if options.engine else ''}"
         f"connector window {options.window}, tps {options.tps:g}",
         "messages": f"{options.messages} requests x {options.recipients} recipient(s), "
         f"{options.concurrency} in flight",
@@ -386,6 +398,7 @@ def parse_options() -> Options:
     parser.add_argument("--tps", type=float, default=10_000, help="connector submits/s")
     parser.add_argument("--deadline-s", type=float, default=300, help="for the whole run")
     parser.add_argument("--smpp-port", type=int, default=0, help="external SMSC (0: in-process)")
+    add_mode_option(parser)
     args = parser.parse_args()
     return Options(
         args.backend,
@@ -397,6 +410,7 @@ def parse_options() -> Options:
         args.tps,
         args.deadline_s,
         args.smpp_port,
+        args.engine,
     )
 
 

@@ -1,8 +1,9 @@
 """Receipt storm: many submitted messages whose receipts all arrive at once.
 
 Starts `python -m smsgw simulator` as its own process with receipts held ``--hold-s`` seconds,
-and `smsgw serve` (SQLite, API and engine in one process) with an SMPP connector to it (window
-1000, no throughput cap). Accepts ``--messages`` recipients and waits until all are submitted;
+and `smsgw serve` (SQLite; ``--engine in-process``, the default, or ``separate``, see
+bench/burst.py) with an SMPP connector to it (window 1000, no throughput cap). Accepts
+``--messages`` recipients and waits until all are submitted;
 then pauses the simulator (SIGSTOP) until every held receipt is due and resumes it (SIGCONT), so
 all receipts reach the gateway in one storm. Prints receipts applied per second (from
 smsgw_receipts_total), the server's CPU ms per receipt and its peak RSS.
@@ -10,7 +11,7 @@ smsgw_receipts_total), the server's CPU ms per receipt and its peak RSS.
 The simulator cannot shuffle receipts, so they come in submit order: an approximation of the
 issue's "out of order".
 
-    .venv/bin/python bench/storm.py [--messages 20000] [--hold-s 30]
+    .venv/bin/python bench/storm.py [--messages 20000] [--hold-s 30] [--engine MODE]
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     SIMULATOR_PASSWORD,
     SIMULATOR_SYSTEM_ID,
-    Connection,
     accept_bulk,
+    add_mode_option,
+    engine_mode_env,
     exit_on_sigterm,
     free_port,
     gateway_env,
@@ -60,27 +62,27 @@ class Phase:
         return max(self.finished - self.started, 1e-9)
 
 
-async def wait_for_counter(port: int, name: str, target: float, until: float) -> Phase:
-    metrics = Connection(port)
+async def wait_for_counter(metrics_port: int, name: str, target: float, until: float) -> Phase:
     started, value = time.monotonic(), 0.0
-    try:
-        while time.monotonic() < until:
-            value = await scrape_async(metrics, name)
-            if value >= target:
-                break
-            await asyncio.sleep(0.1)
-    finally:
-        metrics.close()
+    while time.monotonic() < until:
+        value = await scrape_async(metrics_port, name)
+        if value >= target:
+            break
+        await asyncio.sleep(0.1)
     return Phase(started, time.monotonic(), value)
 
 
-async def storm(args: argparse.Namespace, port: int, simulator: subprocess.Popen[bytes]) -> Phase:
+async def storm(
+    args: argparse.Namespace, ports: tuple[int, int], simulator: subprocess.Popen[bytes]
+) -> Phase:
+    """``ports``: the API's, and the one serving the engine's metrics."""
+    port, metrics_port = ports
     until = time.monotonic() + args.deadline_s
     started = time.monotonic()
     accepted = await accept_bulk(port, args.messages, args.per_request, 16)
-    submitted = await wait_for_counter(port, SUBMITS, accepted, until)
+    submitted = await wait_for_counter(metrics_port, SUBMITS, accepted, until)
     simulator.send_signal(signal.SIGSTOP)
-    early = await scrape_async(Connection(port), RECEIPTS)
+    early = await scrape_async(metrics_port, RECEIPTS)
     print(
         f"accepted+submitted:  {accepted} accepted, {submitted.reached:.0f} submitted in "
         f"{submitted.finished - started:.2f} s; {early:.0f} receipts came before the storm"
@@ -90,7 +92,7 @@ async def storm(args: argparse.Namespace, port: int, simulator: subprocess.Popen
     # Every held receipt is due once the last submit is hold_s old.
     await asyncio.sleep(max(0.0, submitted.finished + args.hold_s + 0.5 - time.monotonic()))
     simulator.send_signal(signal.SIGCONT)
-    return await wait_for_counter(port, RECEIPTS, accepted, until)
+    return await wait_for_counter(metrics_port, RECEIPTS, accepted, until)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -103,13 +105,19 @@ def run(args: argparse.Namespace) -> None:
                 f'system_id = "{SIMULATOR_SYSTEM_ID}"\npassword = "{SIMULATOR_PASSWORD}"\n'
                 "window = 1000\ntps = 1000000\nenquire_link_s = 3600\n"
             )
-            env = gateway_env(f"sqlite:///{directory / 'storm.db'}", port, config)
+            metrics_port = free_port() if args.engine == "separate" else port
+            env = gateway_env(
+                f"sqlite:///{directory / 'storm.db'}",
+                port,
+                config,
+                **engine_mode_env(args.engine, metrics_port),
+            )
             prepare_database(env, points=args.messages * 4)
             log = directory / "server.log"
             try:
-                with running_gateway(env, port, log) as server_pid:
+                with running_gateway(env, port, log, bound_metrics_port=metrics_port) as server_pid:
                     cpu_started = tree_cpu_s(server_pid)
-                    phase = asyncio.run(storm(args, port, simulator))
+                    phase = asyncio.run(storm(args, (port, metrics_port), simulator))
                     cpu_s = tree_cpu_s(server_pid) - cpu_started
                     report(args, phase, cpu_s, tree_peak_rss_mb(server_pid)[1])
             except BaseException:
@@ -132,8 +140,12 @@ def main() -> None:
     parser.add_argument("--per-request", type=int, default=50, help="recipients per sendsms")
     parser.add_argument("--hold-s", type=float, default=30, help="receipts held this long")
     parser.add_argument("--deadline-s", type=float, default=240, help="for the whole run")
+    add_mode_option(parser)
     args = parser.parse_args()
-    print(f"receipt storm: {args.messages} recipients, receipts held {args.hold_s:g} s, SQLite")
+    print(
+        f"receipt storm: {args.messages} recipients, receipts held {args.hold_s:g} s, SQLite, "
+        f"engine {args.engine}"
+    )
     run(args)
 
 

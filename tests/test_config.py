@@ -55,6 +55,16 @@ def test_defaults_when_there_is_no_file() -> None:
     assert settings == Settings()
 
 
+def test_engine_process_settings_default_and_override(tmp_path: Path) -> None:
+    """By default the engine shares serve's process, polls every 0.2 s, serves no metrics."""
+    defaults = load_settings(None, {}).engine
+    assert (defaults.separate_process, defaults.poll_s, defaults.metrics_port) == (False, 0.2, 0)
+    path = write(tmp_path, "[engine]\nseparate_process = false\npoll_s = 0.05\n")
+    environ = {"SMSGW_ENGINE_METRICS_PORT": "9102", "SMSGW_ENGINE_SEPARATE_PROCESS": "yes"}
+    engine = load_settings(path, environ).engine
+    assert (engine.separate_process, engine.poll_s, engine.metrics_port) == (True, 0.05, 9102)
+
+
 def test_default_connector_and_route_when_none_configured() -> None:
     """No connector means one simulator named sim, and no route sends everything to it."""
     settings = load_settings(None, {})
@@ -273,6 +283,9 @@ def test_bad_environment_values_name_setting_and_variable(variable: str, value: 
         ("[auth]\nlockout_s = -5", "auth.lockout_s"),
         ("[engine]\nvalidity_s = 0", "engine.validity_s"),
         ("[engine]\nreceipt_timeout_s = true", "engine.receipt_timeout_s"),
+        ('[engine]\nseparate_process = "yes"', "engine.separate_process"),
+        ("[engine]\npoll_s = 0", "engine.poll_s"),
+        ("[engine]\nmetrics_port = 65536", "engine.metrics_port"),
         ('[[connectors]]\nkind = "smpp"', "connectors[0].name"),
         ('[[connectors]]\nname = ""', "connectors[0].name"),
         ('[[connectors]]\nname = "a"\n[[connectors]]\nname = "b"\ntps = 0', "connectors[1].tps"),

@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd.set_defaults(handler=_serve)
     engine_cmd = commands.add_parser("engine", help="run the delivery engine alone")
     _log_level(engine_cmd)
+    engine_cmd.add_argument(
+        "--parent", type=int, metavar="PID", help="end with this process (set by `smsgw serve`)"
+    )
     engine_cmd.set_defaults(handler=_engine)
     demo = commands.add_parser("demo", help="initialise ./smsgw.db, a demo account, and serve")
     demo.set_defaults(handler=_demo)
@@ -193,7 +196,7 @@ def _serve(settings: Settings, args: argparse.Namespace, *, demo: bool = False) 
 
 
 def _engine(settings: Settings, args: argparse.Namespace) -> int:
-    run_engine(settings, log_level=args.log_level)
+    run_engine(settings, log_level=args.log_level, parent=args.parent)
     return 0
 
 
@@ -203,8 +206,7 @@ def _account_webhook_secret(settings: Settings, args: argparse.Namespace) -> int
         return 2
 
     async def action(store: Store) -> int:
-        await accounts.get_account(store, args.username)
-        describe(await store.set_webhook_secret(args.username, args.secret))
+        describe(await accounts.set_webhook_secret(store, args.username, args.secret))
         return 0
 
     return _with_store(settings, action)
@@ -301,8 +303,7 @@ def _account_allow_ip(settings: Settings, args: argparse.Namespace) -> int:
 
 def _account_toggle(settings: Settings, args: argparse.Namespace) -> int:
     async def action(store: Store) -> int:
-        await accounts.get_account(store, args.username)
-        describe(await store.set_disabled(args.username, args.disabled))
+        describe(await accounts.set_disabled(store, args.username, disabled=args.disabled))
         return 0
 
     return _with_store(settings, action)

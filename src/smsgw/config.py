@@ -219,6 +219,15 @@ class EngineSettings:
     # Seconds a claimed recipient stays with its claimer before another process (or the
     # restarted one) may claim it again: how long a crash delays what was in flight.
     claim_lease_s: float = _setting(120.0, _positive)
+    # `smsgw serve` runs the engine as a child process (`smsgw engine`) beside the API, so the
+    # two use two cores instead of sharing one event loop and one GIL. Off by default: on
+    # SQLite the two processes then wait on each other's write lock (see the README).
+    separate_process: bool = False
+    # Seconds the dispatcher waits between looks for due work when nothing woke it. An engine
+    # in its own process is never woken by an accept, so this is its pick-up delay.
+    poll_s: float = _setting(0.2, _positive)
+    # `smsgw engine` serves its Prometheus metrics on 127.0.0.1 at this port; 0: not served.
+    metrics_port: int = _setting(0, _between(0, 65535))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,24 +1,34 @@
 """The composition root: build the gateway from settings and serve it over HTTP(S).
 
-``serve`` runs the API and the engine in one process (with ``http.workers`` > 1, the API in
-that many processes and the engine in one more); ``serve --no-engine`` and ``smsgw engine``
+``serve`` runs the API in this process (with ``http.workers`` > 1, in that many processes)
+and the engine in the same process, or, with ``engine.separate_process`` or more than one
+worker, in a child process: two cores instead of one event loop and one GIL for both. The
+demo always keeps the engine in the API's process. ``serve --no-engine`` and ``smsgw engine``
 run them apart, for instance API nodes and one engine node sharing PostgreSQL.
+
+With the engine in another process the API cannot wake it after an accept: the dispatcher
+looks for due work every ``engine.poll_s``, and the API's ``/readyz`` only says that the
+store answers (the engine's own metrics, on ``engine.metrics_port``, show its bind state).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import FrameType
+from wsgiref.simple_server import WSGIServer
 
+import prometheus_client
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors import Multiprocess
@@ -103,7 +113,11 @@ def build(
     """
     store = store if store is not None else open_store(settings.database.url)
     metrics = Metrics()
-    engine = Engine(settings, store, clock, metrics=metrics) if with_engine else None
+    engine = (
+        Engine(settings, store, clock, metrics=metrics, dispatcher_idle_s=settings.engine.poll_s)
+        if with_engine
+        else None
+    )
     trusted = parse_networks(settings.http.trusted_proxies, "http.trusted_proxies")
     auth = settings.auth
     lockout = Lockout(auth.lockout_failures, auth.lockout_window_s, auth.lockout_s)
@@ -220,29 +234,84 @@ def serve(
     engine: bool = True,
     demo: bool = False,
 ) -> None:
+    """The API, with the engine in this process, in a child process, or not at all.
+
+    The demo keeps the engine in this process: it mounts the in-process simulator's control.
+    """
     logs.configure(log_level)
     os.environ[_LOG_LEVEL_ENV] = log_level  # for the worker processes
-    if settings.http.workers == 1 or demo:
-        runtime = build(settings, with_engine=engine, demo=demo)
-        uvicorn.Server(uvicorn_config(runtime, settings, log_level=log_level)).run()
+    in_process = demo or (settings.http.workers == 1 and not settings.engine.separate_process)
+    if in_process or not engine:
+        _serve_in_process(settings, log_level=log_level, engine=engine, demo=demo)
         return
     if _upgrades_itself(settings):
-        asyncio.run(_upgrade(settings))
+        asyncio.run(_upgrade(settings))  # before the engine, which would race to do it too
     if config_path is not None:
-        os.environ["SMSGW_CONFIG"] = config_path  # the workers read the same file
-    engine_process = _spawn_engine(log_level) if engine else None
+        os.environ["SMSGW_CONFIG"] = config_path  # the workers and the engine read the same file
+    if settings.http.workers > 1:
+        engine_process = _spawn_engine(log_level)
+        try:
+            config = uvicorn_config(None, settings, log_level=log_level)
+            Multiprocess(config, sockets=[config.bind_socket()]).run()
+        finally:
+            stop_engine_process(engine_process)
+        return
+    runtime = build(settings, upgrade=False)
+    server = uvicorn.Server(uvicorn_config(runtime, settings, log_level=log_level))
+    with _signals_to(server.handle_exit):
+        engine_process = _spawn_engine(log_level)
+        try:
+            server.run()
+        finally:
+            stop_engine_process(engine_process)
+
+
+def _serve_in_process(settings: Settings, *, log_level: str, engine: bool, demo: bool) -> None:
+    runtime = build(settings, with_engine=engine, demo=demo)
+    uvicorn.Server(uvicorn_config(runtime, settings, log_level=log_level)).run()
+
+
+SignalHandler = Callable[[int, FrameType | None], None]
+
+
+@contextlib.contextmanager
+def _signals_to(handler: SignalHandler) -> Iterator[None]:
+    """SIGINT and SIGTERM go to ``handler`` for the block, before and after uvicorn's own.
+
+    A signal before uvicorn listens still stops it; the one uvicorn raises again after its
+    clean shutdown must not end this process before the engine child is stopped.
+    """
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, handler) for signum in signals}
     try:
-        config = uvicorn_config(None, settings, log_level=log_level)
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        yield
     finally:
-        if engine_process is not None:
-            engine_process.send_signal(signal.SIGTERM)
-            engine_process.wait(timeout=60)
+        for signum, before in previous.items():
+            signal.signal(signum, before)
+
+
+ENGINE_STOP_TIMEOUT_S = 60.0
 
 
 def _spawn_engine(log_level: str) -> subprocess.Popen[bytes]:
+    """`smsgw engine` as a child that ends with this process, even if this one is killed."""
     command = [sys.executable, "-m", "smsgw", "engine", "--log-level", log_level]
+    command += ["--parent", str(os.getpid())]
     return subprocess.Popen(command)  # noqa: S603 - our own command line
+
+
+def stop_engine_process(
+    process: subprocess.Popen[bytes], timeout_s: float = ENGINE_STOP_TIMEOUT_S
+) -> None:
+    """SIGTERM (the engine drains in-flight work), then SIGKILL after ``timeout_s``."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        log.warning("the engine process did not stop within %.0f s; killing it", timeout_s)
+        process.kill()
+        process.wait()
 
 
 async def _upgrade(settings: Settings) -> None:
@@ -251,10 +320,29 @@ async def _upgrade(settings: Settings) -> None:
     await store.close()
 
 
-def run_engine(settings: Settings, *, log_level: str = "info") -> None:
-    """`smsgw engine`: the delivery engine alone, until SIGINT or SIGTERM."""
+def run_engine(settings: Settings, *, log_level: str = "info", parent: int | None = None) -> None:
+    """`smsgw engine`: the delivery engine alone, until SIGINT or SIGTERM.
+
+    ``parent``: the pid of the `smsgw serve` that started it; the engine dies with it, as it
+    would in one process, so a killed gateway leaves no engine behind.
+    """
     logs.configure(log_level)
+    if parent is not None:
+        die_with_parent(parent)
     asyncio.run(_engine_main(settings))
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int) -> None:
+    """Ask Linux for SIGKILL when the parent ends; exit now if it already has."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+            log.warning("cannot tie the engine to its parent (errno %d)", ctypes.get_errno())
+    if os.getppid() != parent:
+        raise SystemExit(1)
 
 
 async def _engine_main(settings: Settings) -> None:
@@ -262,17 +350,33 @@ async def _engine_main(settings: Settings) -> None:
     if _upgrades_itself(settings):
         await store.upgrade()
     await store.open()
-    engine = Engine(settings, store, utc_now)
+    metrics = Metrics()
+    idle_s = settings.engine.poll_s
+    engine = Engine(settings, store, utc_now, metrics=metrics, dispatcher_idle_s=idle_s)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    exposition = _serve_metrics(settings.engine.metrics_port, metrics)
     await engine.start()
     try:
         await stop.wait()
     finally:
         await engine.stop()
         await store.close()
+        if exposition is not None:
+            exposition.shutdown()
         with contextlib.suppress(NotImplementedError):
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
+
+
+def _serve_metrics(port: int, metrics: Metrics) -> WSGIServer | None:
+    """prometheus-client's exposition on 127.0.0.1 (its own thread), or None for port 0."""
+    if port == 0:
+        return None
+    server, _thread = prometheus_client.start_http_server(
+        port, addr="127.0.0.1", registry=metrics.registry
+    )
+    log.info("engine metrics on http://127.0.0.1:%d/metrics", port)
+    return server

@@ -1,0 +1,166 @@
+"""`smsgw serve` with the engine in its own process: a real process tree on SQLite (Linux).
+
+The gateway is an external process, so its state is polled with a deadline (``wait_for``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+
+from smsgw import cli
+from tests.reliability.processes import clean_environment, free_port, wait_for
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+PASSWORD = "separate-engine-pw-1"
+START_DEADLINE_S = 30.0
+DELIVERY_DEADLINE_S = 30.0
+STOP_DEADLINE_S = 30.0
+
+
+def children(pid: int) -> list[int]:
+    """The live (not zombie) child processes of ``pid``, from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+class Gateway:
+    """One `smsgw serve` child on a free port, with its engine in a child of its own."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.port, self.metrics_port = free_port(), free_port()
+        self.config = tmp_path / "smsgw.toml"
+        self.config.write_text(
+            f'[database]\nurl = "sqlite:///{tmp_path / "gw.db"}"\n'
+            f"[http]\nport = {self.port}\n"
+            f"[engine]\nseparate_process = true\nmetrics_port = {self.metrics_port}\n"
+            "[simulator]\nreceipt_delay_s = 0\n"
+        )
+        self.process: asyncio.subprocess.Process | None = None
+        self.log = tmp_path / "serve.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/sms_gw"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    async def start(self) -> None:
+        create = ["--config", str(self.config), "account", "create", "alice"]
+        create += ["--password", PASSWORD, "--points", "10"]
+        assert await asyncio.to_thread(cli.main, create) == 0  # cli runs its own event loop
+        with self.log.open("wb") as sink:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "smsgw",
+                "--config",
+                str(self.config),
+                "serve",
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=sink,
+                stderr=asyncio.subprocess.STDOUT,
+                env=clean_environment(),
+            )
+        await wait_for(self._ready, START_DEADLINE_S, "serve's /readyz and its engine's bind")
+
+    async def _ready(self) -> bool:
+        """The API answers /readyz and the engine child's own metrics show its bind."""
+        with contextlib.suppress(httpx.HTTPError):
+            async with httpx.AsyncClient() as client:
+                ready = await client.get(f"http://127.0.0.1:{self.port}/readyz")
+                metrics = await client.get(f"http://127.0.0.1:{self.metrics_port}/metrics")
+                bound = 'smsgw_connector_bound{connector="sim"} 1.0' in metrics.text
+                return ready.status_code == httpx.codes.OK and bound
+        return False
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.send_signal(signal.SIGKILL)
+            await self.process.wait()
+
+
+@pytest.fixture
+async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
+    gateway = Gateway(tmp_path)
+    try:
+        await gateway.start()
+        yield gateway
+    finally:
+        await gateway.stop()
+
+
+async def query_state(client: httpx.AsyncClient, gateway: Gateway, msgid: str) -> str:
+    params = {"username": "alice", "password": PASSWORD, "msgid": msgid, "dstaddr": "0912345678"}
+    response = await client.get(f"{gateway.url}/query.asp", params=params)
+    return response.text.split("|")[1]
+
+
+async def test_separate_engine_delivers_end_to_end(gateway: Gateway) -> None:
+    """A sendsms accepted by the API process is submitted by the engine child and DELIVRD."""
+    async with httpx.AsyncClient() as client:
+        params = {
+            "username": "alice",
+            "password": PASSWORD,
+            "dstaddr": "0912345678",
+            "encoding": "ASCII",
+            "smbody": "hello",
+        }
+        response = await client.get(f"{gateway.url}/sendsms.aspx", params=params)
+        reply = dict(line.split("=", 1) for line in response.text.splitlines())
+        assert reply["statuscode"] == "0"
+
+        async def delivered() -> bool:
+            return await query_state(client, gateway, reply["msgid"]) == "DELIVRD"
+
+        await wait_for(delivered, DELIVERY_DEADLINE_S, "DELIVRD in query.asp")
+
+
+async def test_stopping_serve_stops_the_engine_child(gateway: Gateway) -> None:
+    """SIGTERM to serve stops the engine child before serve itself exits cleanly."""
+    (engine,) = children(gateway.pid)
+    assert gateway.process is not None
+    gateway.process.send_signal(signal.SIGTERM)
+    async with asyncio.timeout(STOP_DEADLINE_S):
+        assert await gateway.process.wait() == 0
+    assert not alive(engine)
+    assert "engine stopped" in gateway.log.read_text()
+
+
+async def test_killing_serve_takes_the_engine_child_along(gateway: Gateway) -> None:
+    """A SIGKILLed serve leaves no engine behind (it dies with its parent, as in one process)."""
+    (engine,) = children(gateway.pid)
+    await gateway.stop()
+
+    async def engine_gone() -> bool:
+        return not alive(engine)
+
+    await wait_for(engine_gone, STOP_DEADLINE_S, "the engine child's end")
