@@ -268,7 +268,10 @@ def serve(
 
 def _serve_in_process(settings: Settings, *, log_level: str, engine: bool, demo: bool) -> None:
     runtime = build(settings, with_engine=engine, demo=demo)
-    uvicorn.Server(uvicorn_config(runtime, settings, log_level=log_level)).run()
+    # uvicorn shuts down cleanly on Ctrl-C, then raises it again for the caller: by then
+    # there is nothing left to do, so it ends the command without a traceback.
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(uvicorn_config(runtime, settings, log_level=log_level)).run()
 
 
 SignalHandler = Callable[[int, FrameType | None], None]
