@@ -135,3 +135,21 @@ async def test_close_ends_the_linger_and_commits_what_waits() -> None:
     await group.close()
     assert await second == 20
     assert commit.batches == [[1], [2]]
+
+
+async def test_submit_all_commits_its_items_together_and_answers_in_order() -> None:
+    """Several items handed over in one call share a commit and come back in their order."""
+    commit = RecordingCommit()
+    commit.release.set()
+    group = GroupCommit(commit)
+    assert await group.submit_all([3, 1, 2]) == [30, 10, 20]
+    assert commit.batches == [[3, 1, 2]]
+
+
+async def test_submit_all_respects_the_batch_cap() -> None:
+    """Items beyond ``max_batch`` go to the next commit."""
+    commit = RecordingCommit()
+    commit.release.set()
+    group = GroupCommit(commit, max_batch=2)
+    assert await group.submit_all([1, 2, 3]) == [10, 20, 30]
+    assert commit.batches == [[1, 2], [3]]

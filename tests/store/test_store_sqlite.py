@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from typing import TYPE_CHECKING
 
 import pytest
 
 from smsgw.errors import StoreError
 from smsgw.store.schema import latest_version
-from smsgw.store.sqlite import SqliteStore
+from smsgw.store.sqlite import SqliteStore, _Worker
 from tests.store.contract import MakeStore, RowCount, SqlStoreContract
 
 if TYPE_CHECKING:
@@ -122,3 +123,20 @@ async def test_reads_before_open_are_refused(tmp_path: Path) -> None:
 def test_repr_names_the_file(tmp_path: Path) -> None:
     """The repr shows the database file."""
     assert "db.db" in repr(SqliteStore(tmp_path / "db.db"))
+
+
+async def test_urgent_writes_overtake_queued_ordinary_ones() -> None:
+    """An accept-like urgent job runs before ordinary jobs queued ahead of it."""
+    worker = _Worker("test-writer")
+    await worker.start(lambda: sqlite3.connect(":memory:", check_same_thread=False))
+    gate, order = threading.Event(), list[str]()
+    jobs = [
+        asyncio.create_task(worker.run(lambda _: gate.wait())),
+        asyncio.create_task(worker.run(lambda _: order.append("ordinary"))),
+        asyncio.create_task(worker.run(lambda _: order.append("urgent"), urgent=True)),
+    ]
+    await asyncio.sleep(0)  # a yield, so every job is queued before the first is released
+    gate.set()
+    await asyncio.gather(*jobs)
+    await worker.stop()
+    assert order == ["urgent", "ordinary"]

@@ -38,6 +38,11 @@ log = logging.getLogger("smsgw.dispatcher")
 Clock = Callable[[], datetime]
 # Seconds before the n-th retry of a temporary failure (the last repeats).
 RETRY_DELAYS_S: tuple[float, ...] = (5, 15, 30, 60, 120, 300)
+# Bounds on what one claim takes and how many submissions start per event-loop turn: a
+# burst claimed and started at once (thousands of rows built, thousands of encodes in one
+# turn) stalls the API sharing the loop for hundreds of milliseconds (issue 6).
+CLAIM_LIMIT = 500
+STARTS_PER_TURN = 32
 
 
 class Submitter(Protocol):
@@ -155,12 +160,19 @@ class Dispatcher:
         free = self._concurrency - len(self._in_flight)
         if free <= 0 or self._stopping:
             return 0
-        due = await self._store.claim_due(self._clock(), free, self._lease_s)
-        for message in due:
-            task = asyncio.get_running_loop().create_task(self._dispatch(message))
-            self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
+        limit = min(free, CLAIM_LIMIT)
+        due = await self._store.claim_due(self._clock(), limit, self._lease_s)
+        for first in range(0, len(due), STARTS_PER_TURN):
+            if first:
+                await asyncio.sleep(0)  # let the loop poll I/O between groups of starts
+            for message in due[first : first + STARTS_PER_TURN]:
+                self._start(message)
         return len(due)
+
+    def _start(self, message: DueMessage) -> None:
+        task = asyncio.get_running_loop().create_task(self._dispatch(message))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
 
     async def drain(self) -> None:
         """Wait until every submission started so far is recorded."""

@@ -32,6 +32,10 @@ Result = TypeVar("Result")
 OUTCOMES_MIN_BATCH = 64
 OUTCOMES_LINGER_S = 0.005
 
+# Engine batches (submit results, receipts, callback outcomes) share the writer with accepts;
+# a smaller cap keeps the commit an accept may wait behind short (issue 6).
+ENGINE_MAX_BATCH = 128
+
 CommitBatch = Callable[[Sequence[Item]], Awaitable[Sequence[Result]]]
 
 
@@ -58,15 +62,24 @@ class GroupCommit(Generic[Item, Result]):
         return len(self._queue)
 
     async def submit(self, item: Item) -> Result:
+        (future,) = self._enqueue([item])
+        return await future
+
+    async def submit_all(self, items: Sequence[Item]) -> list[Result]:
+        """``submit`` for several items, waited on together (no task per item)."""
+        return list(await asyncio.gather(*self._enqueue(items)))
+
+    def _enqueue(self, items: Sequence[Item]) -> list[asyncio.Future[Result]]:
         if self._closed:
             raise StoreError("store is closed")
-        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._queue.append((item, future))
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[Result]] = [loop.create_future() for _ in items]
+        self._queue.extend(zip(items, futures, strict=True))
         if self._enough is not None and self.pending >= self.min_batch:
             self._enough.set()
         if self._flusher is None:
-            self._flusher = asyncio.get_running_loop().create_task(self._drain())
-        return await future
+            self._flusher = loop.create_task(self._drain())
+        return futures
 
     async def close(self) -> None:
         """Refuse new items, then wait until every queued item is committed."""

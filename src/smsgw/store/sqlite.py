@@ -16,8 +16,11 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypeVar
 
@@ -25,7 +28,12 @@ from smsgw.domain.model import Accepted, Account, Cancelled, RecipientStatus, Se
 from smsgw.errors import AccountExistsError, ConfigError, StoreError, UnknownAccountError
 from smsgw.store import sqlite_delivery as delivery
 from smsgw.store.accepting import AcceptItem, check_plan, debits, grant, initial_state
-from smsgw.store.batching import OUTCOMES_LINGER_S, OUTCOMES_MIN_BATCH, GroupCommit
+from smsgw.store.batching import (
+    ENGINE_MAX_BATCH,
+    OUTCOMES_LINGER_S,
+    OUTCOMES_MIN_BATCH,
+    GroupCommit,
+)
 from smsgw.store.delivering import TimedSubmit
 from smsgw.store.msgids import MsgidBlocks
 from smsgw.store.records import (
@@ -74,11 +82,13 @@ class SqliteStore:
         if synchronous.upper() not in SYNCHRONOUS_LEVELS:
             raise ConfigError("database.url", f"synchronous must be one of {SYNCHRONOUS_LEVELS}")
         self.path = Path(path)
+        # busy_timeout first: switching a new file to WAL takes a lock that another process
+        # opening the same file at that moment would otherwise fail on ("database is locked").
         self._pragmas = (
+            f"PRAGMA busy_timeout={int(busy_timeout_ms)}",
             "PRAGMA journal_mode=WAL",
             "PRAGMA foreign_keys=ON",
             f"PRAGMA synchronous={synchronous.upper()}",
-            f"PRAGMA busy_timeout={int(busy_timeout_ms)}",
         )
         self._msgids = MsgidBlocks(msgid_block)
         self._max_batch = max_batch
@@ -160,7 +170,7 @@ class SqliteStore:
         return await self._batcher.submit(AcceptItem(account_id, plan, now))
 
     async def _commit_accepts(self, items: Sequence[AcceptItem]) -> list[Accepted | None]:
-        return await self._write(lambda conn: _accept_batch(conn, self._msgids, items))
+        return await self._write(lambda conn: _accept_batch(conn, self._msgids, items), urgent=True)
 
     # queries and cancel ---------------------------------------------------------------
     async def recipients(self, account_id: int, msgids: Sequence[int]) -> list[RecipientStatus]:
@@ -180,8 +190,7 @@ class SqliteStore:
         return await self._write(lambda conn: delivery.claim_due(conn, at, limit, lease))
 
     async def record_submits(self, results: Sequence[SubmitResult], now: datetime) -> None:
-        batcher = _running(self._submits)
-        await asyncio.gather(*(batcher.submit(TimedSubmit(result, now)) for result in results))
+        await _running(self._submits).submit_all([TimedSubmit(result, now) for result in results])
 
     async def _commit_submits(self, items: Sequence[TimedSubmit]) -> list[None]:
         await self._write(lambda conn: delivery.record_submits(conn, items))
@@ -260,11 +269,12 @@ class SqliteStore:
             raise StoreError(f"cannot open SQLite database {str(self.path)!r}: {exc}") from exc
         self._writer, self._reader = writer, reader
         self._batcher = GroupCommit(self._commit_accepts, max_batch=self._max_batch)
-        self._submits = GroupCommit(self._commit_submits, max_batch=self._max_batch)
-        self._receipts = GroupCommit(self._commit_receipts, max_batch=self._max_batch)
+        engine_batch = min(self._max_batch, ENGINE_MAX_BATCH)
+        self._submits = GroupCommit(self._commit_submits, max_batch=engine_batch)
+        self._receipts = GroupCommit(self._commit_receipts, max_batch=engine_batch)
         self._finished = GroupCommit(
             self._commit_outcomes,
-            max_batch=self._max_batch,
+            max_batch=engine_batch,
             min_batch=OUTCOMES_MIN_BATCH,
             linger_s=OUTCOMES_LINGER_S,
         )
@@ -280,16 +290,20 @@ class SqliteStore:
 
     def _connection(self, *, query_only: bool) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        for pragma in self._pragmas:
-            conn.execute(pragma)
+        try:
+            for pragma in self._pragmas:
+                _with_lock_retries(conn, pragma)
+        except BaseException:
+            conn.close()
+            raise
         if query_only:
             conn.execute("PRAGMA query_only=ON")
         return conn
 
-    async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    async def _write(self, work: Callable[[sqlite3.Connection], T], *, urgent: bool = False) -> T:
         if self._writer is None:
             raise StoreError("store is not open")
-        return await self._writer.run(work)
+        return await self._writer.run(work, urgent=urgent)
 
     async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
         # Reads run inline on the event loop: a WAL reader never waits for the writer, and
@@ -313,11 +327,17 @@ def _running(batcher: GroupCommit[ItemT, ResultT] | None) -> GroupCommit[ItemT, 
 
 
 class _Worker:
-    """One thread owning one connection; work runs there in submission order."""
+    """One thread owning one connection; urgent work first, otherwise in submission order.
+
+    Accepts are urgent: an API caller must not wait behind engine batches queued before it
+    (issue 6), only behind the one job the thread is running.
+    """
 
     def __init__(self, name: str) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         self._conn: sqlite3.Connection | None = None
+        self._urgent: deque[Callable[[], None]] = deque()
+        self._ordinary: deque[Callable[[], None]] = deque()
 
     async def start(self, connect: Callable[[], sqlite3.Connection]) -> None:
         loop = asyncio.get_running_loop()
@@ -329,14 +349,49 @@ class _Worker:
             await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
         self._executor.shutdown(wait=True)
 
-    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    async def run(self, work: Callable[[sqlite3.Connection], T], *, urgent: bool = False) -> T:
         conn = self._conn
         if conn is None:
             raise StoreError("store is not open")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        queue = self._urgent if urgent else self._ordinary
+        queue.append(lambda: _settle(loop, future, work, conn))
+        # One run of _next per job queued, so every job runs; which one is _next's choice.
+        self._executor.submit(self._next)
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, work, conn)
+            return await future
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite: {exc}") from exc
+
+    def _next(self) -> None:
+        (self._urgent or self._ordinary).popleft()()
+
+
+def _settle(
+    loop: asyncio.AbstractEventLoop,
+    future: asyncio.Future[T],
+    work: Callable[[sqlite3.Connection], T],
+    conn: sqlite3.Connection,
+) -> None:
+    """Run ``work`` on the worker thread and hand its outcome to ``future`` on the loop."""
+    try:
+        result = work(conn)
+    except BaseException as exc:  # noqa: BLE001 - the caller gets whatever the work raised
+        _resolve(loop, future, partial(future.set_exception, exc))
+    else:
+        _resolve(loop, future, partial(future.set_result, result))
+
+
+def _resolve(
+    loop: asyncio.AbstractEventLoop, future: asyncio.Future[T], settle: Callable[[], None]
+) -> None:
+    def on_loop() -> None:
+        if not future.done():  # the caller may have been cancelled meanwhile
+            settle()
+
+    if not loop.is_closed():
+        loop.call_soon_threadsafe(on_loop)
 
 
 # Everything below runs on a worker thread. ----------------------------------------------
@@ -350,6 +405,27 @@ def _schema_version(conn: sqlite3.Connection) -> int:
         return 0
     (version,) = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()
     return int(version)
+
+
+def _with_lock_retries(conn: sqlite3.Connection, statement: str) -> None:
+    """Run a setup statement, retrying while another process holds the lock it needs.
+
+    Switching a new file to WAL needs a lock that SQLite does not wait for through
+    busy_timeout, so two processes opening one new file at once can see "database is
+    locked"; this runs once per connection, at start.
+    """
+    for delay in _LOCK_RETRY_DELAYS_S:
+        try:
+            conn.execute(statement)
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or delay is None:
+                raise
+            time.sleep(delay)
+        else:
+            return
+
+
+_LOCK_RETRY_DELAYS_S: Final = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, None)
 
 
 def _upgrade(conn: sqlite3.Connection, now: int, to: int | None) -> list[int]:
