@@ -16,7 +16,7 @@ from smsgw.engine.testing import FakeClock, ScriptedSubmitter
 from smsgw.smpp.constants import CommandStatus
 from smsgw.smpp.esme import Refused
 from smsgw.store.memory import MemoryStore
-from smsgw.store.records import SubmitResult
+from smsgw.store.records import DueMessage, SubmitResult
 
 START = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 THROTTLED = Refused(CommandStatus.ESME_RTHROTTLED, temporary=True, reason="throttled")
@@ -166,3 +166,29 @@ async def test_name_resolving_to_loopback_is_refused_without_retry() -> None:
     assert row.state == "failed"
     assert row.attempts == 1
     assert "private or local" in (row.last_error or "")
+
+
+class ClaimDuringStop(MemoryStore):
+    """A store whose claim is answered only after the dispatcher was told to stop."""
+
+    dispatcher: Dispatcher | None = None
+
+    async def claim_due(self, now: datetime, limit: int, lease_s: float) -> list[DueMessage]:
+        claimed = await super().claim_due(now, limit, lease_s)
+        assert self.dispatcher is not None
+        await self.dispatcher.stop()
+        return claimed
+
+
+async def test_a_claim_answered_after_stop_starts_nothing() -> None:
+    """Recipients claimed while stop() runs are left to their lease, never submitted late."""
+    clock = FakeClock(START)
+    store = ClaimDuringStop()
+    msgid = await accepted(store, clock)
+    submitter = ScriptedSubmitter()
+    dispatcher = dispatcher_for(store, clock, submitter)
+    store.dispatcher = dispatcher
+    assert await dispatcher.dispatch_due() == 0
+    assert dispatcher.in_flight == 0
+    assert submitter.submitted == []
+    assert await state_of(store, msgid) is State.ENROUTE  # claimed, back after the lease

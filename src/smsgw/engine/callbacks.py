@@ -196,6 +196,8 @@ class CallbackWorker:
             self._clock(), free, lease_s, per_account=self._per_host * 2
         )
         self._last_claim_full = len(jobs) == free
+        if self._stopping:
+            return 0  # stop() began while we claimed: the rows return after their lease
         started = 0
         for job in jobs:
             if job.id in self._claimed:

@@ -165,6 +165,10 @@ class Dispatcher:
         for first in range(0, len(due), STARTS_PER_TURN):
             if first:
                 await asyncio.sleep(0)  # let the loop poll I/O between groups of starts
+            if self._stopping:
+                # stop() began while we claimed: what is left returns after its lease,
+                # and nothing starts that would outlive the store.
+                return first
             for message in due[first : first + STARTS_PER_TURN]:
                 self._start(message)
         return len(due)
