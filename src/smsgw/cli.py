@@ -200,9 +200,16 @@ def _engine(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _value_or_clear(*, given: bool, clear: bool, what: str) -> bool:
+    """Exactly one of a value and ``--clear``; else say so on stderr and return False."""
+    if given == clear:
+        print(f"smsgw: give either {what} or --clear", file=sys.stderr)
+        return False
+    return True
+
+
 def _account_webhook_secret(settings: Settings, args: argparse.Namespace) -> int:
-    if args.clear == (args.secret is not None):
-        print("smsgw: give either SECRET or --clear", file=sys.stderr)
+    if not _value_or_clear(given=args.secret is not None, clear=args.clear, what="SECRET"):
         return 2
 
     async def action(store: Store) -> int:
@@ -278,8 +285,7 @@ def _account_topup(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _account_api_key(settings: Settings, args: argparse.Namespace) -> int:
-    if args.clear == (args.key is not None):
-        print("smsgw: give either KEY or --clear", file=sys.stderr)
+    if not _value_or_clear(given=args.key is not None, clear=args.clear, what="KEY"):
         return 2
 
     async def action(store: Store) -> int:
@@ -290,8 +296,7 @@ def _account_api_key(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _account_allow_ip(settings: Settings, args: argparse.Namespace) -> int:
-    if args.clear == bool(args.addresses):
-        print("smsgw: give either ADDR... or --clear", file=sys.stderr)
+    if not _value_or_clear(given=bool(args.addresses), clear=args.clear, what="ADDR..."):
         return 2
 
     async def action(store: Store) -> int:
