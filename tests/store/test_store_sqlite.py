@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import sqlite3
 import threading
 from typing import TYPE_CHECKING
@@ -10,6 +12,7 @@ import pytest
 from smsgw.errors import StoreError
 from smsgw.store.schema import latest_version
 from smsgw.store.sqlite import SqliteStore, _Worker
+from smsgw.store.sqlite_tx import WriterConnection, transaction
 from tests.store.contract import MakeStore, RowCount, SqlStoreContract
 
 if TYPE_CHECKING:
@@ -140,3 +143,27 @@ async def test_urgent_writes_overtake_queued_ordinary_ones() -> None:
     await asyncio.gather(*jobs)
     await worker.stop()
     assert order == ["urgent", "ordinary"]
+
+
+def test_write_transactions_hold_the_writer_lock_file(tmp_path: Path) -> None:
+    """A write transaction holds ``<database>-writer.lock`` (flock) from before BEGIN to
+    after COMMIT, so another process's writer waits in the kernel, not in SQLite's polling
+    busy handler; the lock is free again afterwards, also after a failed transaction."""
+    database = tmp_path / "locked.db"
+    conn = sqlite3.connect(database, isolation_level=None, factory=WriterConnection)
+    conn.hold_write_lock(database)
+    other = os.open(f"{database}-writer.lock", os.O_RDWR)
+    try:
+        with transaction(conn):
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            conn.execute("CREATE TABLE t (x INTEGER)")
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free: does not raise
+        fcntl.flock(other, fcntl.LOCK_UN)
+        with pytest.raises(sqlite3.OperationalError), transaction(conn):
+            conn.execute("INSERT INTO missing VALUES (1)")
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(other)
+        conn.close()
+    assert conn.lock_fd == -1  # closed with the connection

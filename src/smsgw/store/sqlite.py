@@ -51,7 +51,7 @@ from smsgw.store.records import (
     SubmitResult,
 )
 from smsgw.store.schema import Migration, check_current, migrations, sqlite_statements
-from smsgw.store.sqlite_tx import from_micros, to_micros
+from smsgw.store.sqlite_tx import WriterConnection, from_micros, to_micros
 from smsgw.store.sqlite_tx import transaction as _transaction
 
 if TYPE_CHECKING:
@@ -289,15 +289,19 @@ class SqliteStore:
             await writer.stop()
 
     def _connection(self, *, query_only: bool) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, factory=WriterConnection
+        )
         try:
             for pragma in self._pragmas:
                 _with_lock_retries(conn, pragma)
+            if query_only:
+                conn.execute("PRAGMA query_only=ON")
+            else:
+                conn.hold_write_lock(self.path)
         except BaseException:
             conn.close()
             raise
-        if query_only:
-            conn.execute("PRAGMA query_only=ON")
         return conn
 
     async def _write(self, work: Callable[[sqlite3.Connection], T], *, urgent: bool = False) -> T:
