@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -192,3 +193,29 @@ async def test_a_claim_answered_after_stop_starts_nothing() -> None:
     assert dispatcher.in_flight == 0
     assert submitter.submitted == []
     assert await state_of(store, msgid) is State.ENROUTE  # claimed, back after the lease
+
+
+def unreachable(request: httpx.Request) -> httpx.Response:
+    raise AssertionError(f"no request expected, got {request.url}")
+
+
+async def test_claim_share_follows_the_slowest_busy_host() -> None:
+    """An account may fill a whole claim while every busy host answers fast; a slow host's
+    answer time shrinks the share to what it can send within half a lease (never below two
+    hosts' worth), and its waiting backlog counts against it."""
+    clock = FakeClock(START)
+    webhooks = WebhookSettings(timeout_s=10.0)
+    worker = worker_for(MemoryStore(), clock, httpx.MockTransport(unreachable), webhooks)
+    lease_s = webhooks.timeout_s * 2 + 5
+    assert worker._share(256, lease_s) == 256  # nothing busy: the whole claim
+    worker._per_host_busy["fast.example.com"] = 8
+    worker._observe("fast.example.com", 0.002)
+    assert worker._share(256, lease_s) == 256
+    worker._per_host_busy["slow.example.com"] = 8
+    worker._observe("slow.example.com", 1.0)  # 8 connections x 12.5 s / 1 s = 100 rows
+    assert worker._share(256, lease_s) == 100
+    worker._backlog["slow.example.com"] = deque([object()] * 40)  # type: ignore[list-item]
+    assert worker._share(256, lease_s) == 60
+    worker._observe("slow.example.com", 10.0)  # dead: the EWMA climbs towards the timeout
+    worker._observe("slow.example.com", 10.0)
+    assert worker._share(256, lease_s) == 16

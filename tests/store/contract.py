@@ -589,6 +589,32 @@ class DeliveryContract:
         rest = await store.claim_callbacks(LATER, 10, 30)
         assert [job.account_id for job in rest] == [alice.id] * 3
 
+    async def test_callback_claim_takes_accounts_in_turns(self, store: Store) -> None:
+        """A claim smaller than the backlog shares itself between accounts, even when one
+        account's callbacks are all older than the other's."""
+        alice = await new_account(store, "alice")
+        numbers = [f"09111111{n:02d}" for n in range(6)]
+        await accepted(store, alice, delivery_plan(*numbers, response=RESPONSE))
+        claimed = await store.claim_due(NOW, 10, 60)
+        await store.record_submits(
+            [SubmitResult(due.recipient_id, "c1", (f"a{n}",)) for n, due in enumerate(claimed)],
+            NOW,
+        )
+        await store.apply_receipts([receipt(f"a{n}", State.DELIVRD) for n in range(6)], NOW)
+        bob = await new_account(store, "bob")
+        await accepted(store, bob, delivery_plan("0922222201", "0922222202", response=RESPONSE))
+        due = await store.claim_due(NOW, 10, 60)
+        await store.record_submits(
+            [SubmitResult(d.recipient_id, "c1", (f"b{n}",)) for n, d in enumerate(due)], NOW
+        )
+        await store.apply_receipts([receipt(f"b{n}", State.DELIVRD) for n in range(2)], LATER)
+        jobs = await store.claim_callbacks(LATER, 4, 30, per_account=100)
+        assert sorted(job.account_id for job in jobs) == sorted([alice.id] * 2 + [bob.id] * 2)
+        oldest_alice = min(job.id for job in jobs if job.account_id == alice.id)
+        rest = await store.claim_callbacks(LATER, 10, 30, per_account=100)
+        assert [job.account_id for job in rest] == [alice.id] * 4
+        assert all(job.id > oldest_alice for job in rest)  # alice's oldest went first
+
     async def test_delivered_callback_is_sent(self, store: Store) -> None:
         """A delivered callback is marked sent and never claimed again."""
         await settled_with_callback(store)

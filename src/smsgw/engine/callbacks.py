@@ -53,6 +53,7 @@ log = logging.getLogger("smsgw.callbacks")
 Clock = Callable[[], datetime]
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 SIGNATURE_HEADER = "X-Smsgw-Signature"
+LATENCY_HOSTS = 4096  # hosts whose answer times the worker remembers
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +169,7 @@ class CallbackWorker:
         self._wake = asyncio.Event()
         self._stopping = False
         self._last_claim_full = False
+        self._latency_s: dict[str, float] = {}
 
     def wake(self) -> None:
         self._wake.set()
@@ -191,9 +193,8 @@ class CallbackWorker:
             self._last_claim_full = False  # wait for a send to end, not for the next claim
             return 0
         lease_s = self._settings.timeout_s * 2 + 5
-        # At most two hosts' worth per account: one customer's backlog never fills a claim.
         jobs = await self._store.claim_callbacks(
-            self._clock(), free, lease_s, per_account=self._per_host * 2
+            self._clock(), free, lease_s, per_account=self._share(free, lease_s)
         )
         self._last_claim_full = len(jobs) == free
         if self._stopping:
@@ -216,6 +217,22 @@ class CallbackWorker:
         while self._in_flight:
             await asyncio.gather(*list(self._in_flight))
 
+    def _share(self, free: int, lease_s: float) -> int:
+        """How many rows one account may take in this claim.
+
+        Accounts take turns within a claim, so the share only bounds what a host's backlog
+        may hold: no more than the slowest busy host can send within half a lease at its
+        recent answer time (so that claimed rows are sent before their lease runs out), and
+        never less than two hosts' worth. A dead or slow endpoint keeps claims small; fast
+        ones get whole claims.
+        """
+        share = free
+        for host in self._per_host_busy.keys() | self._backlog.keys():
+            latency_s = max(self._latency_s.get(host, self._settings.timeout_s), 1e-4)
+            sendable = int(self._per_host * lease_s / 2 / latency_s)
+            share = min(share, sendable - len(self._backlog.get(host, ())))
+        return max(self._per_host * 2, share)
+
     def _start(self, job: CallbackJob, host: str) -> None:
         self._per_host_busy[host] = self._per_host_busy.get(host, 0) + 1
         task = asyncio.get_running_loop().create_task(self._deliver(job, host))
@@ -223,9 +240,11 @@ class CallbackWorker:
         task.add_done_callback(self._in_flight.discard)
 
     async def _deliver(self, job: CallbackJob, host: str) -> None:
+        started = time.monotonic()
         try:
             attempt = await self._sender.send(job)
         finally:
+            self._observe(host, time.monotonic() - started)
             self._release(host)
         try:
             await self._record(job, attempt)
@@ -248,6 +267,15 @@ class CallbackWorker:
         await self._store.finish_callbacks([outcome], now)
         if self._on_outcome is not None:
             self._on_outcome(job, attempt)
+
+    def _observe(self, host: str, elapsed_s: float) -> None:
+        """A moving average of the host's answer time (for `_share`)."""
+        previous = self._latency_s.get(host)
+        self._latency_s[host] = (
+            elapsed_s if previous is None else previous + (elapsed_s - previous) / 8
+        )
+        if len(self._latency_s) > LATENCY_HOSTS:  # bounded: forget the oldest host seen
+            del self._latency_s[next(iter(self._latency_s))]
 
     def _release(self, host: str) -> None:
         left = self._per_host_busy.get(host, 1) - 1

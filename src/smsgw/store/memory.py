@@ -310,14 +310,13 @@ class MemoryStore:
             key=lambda c: (c.next_attempt_at, c.id),
         )
         taken: dict[int, int] = {}
-        due: list[_Callback] = []
+        turns: list[tuple[int, datetime, int, _Callback]] = []
         for callback in ordered:
-            if len(due) == limit:
-                break
-            if per_account is not None and taken.get(callback.account_id, 0) >= per_account:
-                continue
-            taken[callback.account_id] = taken.get(callback.account_id, 0) + 1
-            due.append(callback)
+            turn = taken.get(callback.account_id, 0) + 1
+            if per_account is None or turn <= per_account:
+                taken[callback.account_id] = turn
+                turns.append((turn, callback.next_attempt_at, callback.id, callback))
+        due = [callback for *_, callback in sorted(turns, key=lambda t: t[:3])[:limit]]
         for callback in due:
             callback.next_attempt_at = now + timedelta(seconds=lease_s)
         return [

@@ -140,10 +140,11 @@ class Store(Protocol):
     async def claim_callbacks(
         self, now: datetime, limit: int, lease_s: float, per_account: int | None = None
     ) -> list[CallbackJob]:
-        """Claim up to ``limit`` due pending callbacks, oldest first; each stays pending and
-        is due again at now + lease_s (a crash re-sends: at least once). Concurrent claimers
-        never get the same row. ``per_account`` caps the rows of any one account, so one
-        customer's backlog never fills a claim that another customer's callbacks wait for."""
+        """Claim up to ``limit`` due pending callbacks; each stays pending and is due again
+        at now + lease_s (a crash re-sends: at least once). Concurrent claimers never get the
+        same row. Accounts take turns (each account's oldest, then each one's second oldest,
+        ...), so one customer's backlog never fills a claim that another customer's callbacks
+        wait for; ``per_account`` also caps the rows of any one account."""
 
     async def finish_callbacks(self, outcomes: Sequence[CallbackOutcome], now: datetime) -> None:
         """Record attempts (group-committed): delivered -> sent; failed -> attempts + 1 and

@@ -350,16 +350,19 @@ _CLAIM_CALLBACKS = (
     " SELECT (SELECT c.account_id FROM callbacks AS c"
     "  WHERE c.state = 'pending' AND c.account_id > p.account_id ORDER BY c.account_id LIMIT 1)"
     " FROM pending_accounts AS p WHERE p.account_id IS NOT NULL),"
-    " picked AS (SELECT due.id, due.next_attempt_at FROM pending_accounts AS p"
+    " candidates AS (SELECT due.id, due.next_attempt_at, ROW_NUMBER() OVER ("
+    "   PARTITION BY p.account_id ORDER BY due.next_attempt_at, due.id) AS turn"
+    "  FROM pending_accounts AS p"
     "  CROSS JOIN LATERAL (SELECT id, next_attempt_at FROM callbacks"
     "   WHERE state = 'pending' AND account_id = p.account_id AND next_attempt_at <= $1"
-    "   ORDER BY next_attempt_at, id LIMIT $3) AS due"
-    "  ORDER BY due.next_attempt_at, due.id LIMIT $2)"
+    "   ORDER BY next_attempt_at, id LIMIT $3) AS due),"
+    " picked AS (SELECT id, turn FROM candidates"
+    "  ORDER BY turn, next_attempt_at, id LIMIT $2)"
     " SELECT c.id, c.account_id, c.kind, c.url, c.msgid, c.number, c.attempts,"
     " a.webhook_secret FROM picked JOIN callbacks AS c ON c.id = picked.id"
     " JOIN accounts AS a ON a.id = c.account_id"
     " WHERE c.state = 'pending' AND c.next_attempt_at <= $1"
-    " ORDER BY c.next_attempt_at, c.id FOR UPDATE OF c SKIP LOCKED"
+    " ORDER BY picked.turn, c.next_attempt_at, c.id FOR UPDATE OF c SKIP LOCKED"
 )
 
 

@@ -314,13 +314,14 @@ _CLAIM_CALLBACKS = (
     " SELECT (SELECT MIN(account_id) FROM callbacks"
     "  WHERE state = 'pending' AND account_id > p.account_id)"
     " FROM pending_accounts AS p WHERE p.account_id IS NOT NULL)"
-    " SELECT c.id, c.account_id, c.kind, c.url, c.msgid, c.number, c.attempts, a.webhook_secret"
+    " SELECT c.id, c.account_id, c.kind, c.url, c.msgid, c.number, c.attempts, a.webhook_secret,"
+    " ROW_NUMBER() OVER (PARTITION BY c.account_id ORDER BY c.next_attempt_at, c.id) AS turn"
     " FROM pending_accounts AS p"
     " JOIN callbacks AS c ON c.id IN ("
     "  SELECT id FROM callbacks WHERE state = 'pending' AND account_id = p.account_id"
     "  AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2)"
     " JOIN accounts AS a ON a.id = c.account_id"
-    " ORDER BY c.next_attempt_at, c.id LIMIT ?3"
+    " ORDER BY turn, c.next_attempt_at, c.id LIMIT ?3"
 )
 
 
@@ -335,7 +336,7 @@ def claim_callbacks(
         )
     return [
         CallbackJob(cid, account_id, kind, url, msgid, number, attempts, webhook_secret=secret)
-        for cid, account_id, kind, url, msgid, number, attempts, secret in rows
+        for cid, account_id, kind, url, msgid, number, attempts, secret, _turn in rows
     ]
 
 
