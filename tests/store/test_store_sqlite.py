@@ -5,6 +5,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pytest
@@ -13,7 +14,14 @@ from smsgw.errors import StoreError
 from smsgw.store.schema import latest_version
 from smsgw.store.sqlite import SqliteStore, _Worker
 from smsgw.store.sqlite_tx import WriterConnection, transaction
-from tests.store.contract import MakeStore, RowCount, SqlStoreContract
+from tests.store.contract import (
+    NOW,
+    MakeStore,
+    RowCount,
+    SqlStoreContract,
+    make_plan,
+    new_account,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -167,3 +175,23 @@ def test_write_transactions_hold_the_writer_lock_file(tmp_path: Path) -> None:
         os.close(other)
         conn.close()
     assert conn.lock_fd == -1  # closed with the connection
+
+
+async def test_rows_with_a_nul_character_are_stored_whole(tmp_path: Path) -> None:
+    """Batched rows travel as JSON, which SQLite cuts at U+0000; such rows are bound as
+    parameters instead, so a body holding one comes back whole (and other rows too)."""
+    store = SqliteStore(tmp_path / "nul.db")
+    await store.upgrade()
+    await store.open()
+    try:
+        account = await new_account(store, "alice")
+        plain, with_nul = await asyncio.gather(  # most likely one batch
+            store.accept(account.id, replace(make_plan("0911111111"), body="ab"), NOW),
+            store.accept(account.id, replace(make_plan("0922222222"), body="a\x00b"), NOW),
+        )
+        assert plain is not None
+        assert with_nul is not None
+        bodies = {due.msgid: due.body for due in await store.claim_due(NOW, 10, 60)}
+        assert bodies == {plain.msgid: "ab", with_nul.msgid: "a\x00b"}
+    finally:
+        await store.close()

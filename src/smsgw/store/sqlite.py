@@ -51,7 +51,7 @@ from smsgw.store.records import (
     SubmitResult,
 )
 from smsgw.store.schema import Migration, check_current, migrations, sqlite_statements
-from smsgw.store.sqlite_tx import WriterConnection, from_micros, to_micros
+from smsgw.store.sqlite_tx import WriterConnection, each_row, from_micros, to_micros
 from smsgw.store.sqlite_tx import transaction as _transaction
 
 if TYPE_CHECKING:
@@ -577,8 +577,9 @@ def _accept_batch(
             ).fetchall()
         )
         granted = grant(balances, items)
-        conn.executemany(
-            "UPDATE accounts SET balance = balance - ? WHERE id = ?",
+        each_row(
+            conn,
+            "UPDATE accounts SET balance = balance - {0} FROM {rows} WHERE accounts.id = {1}",
             [(points, account_id) for account_id, points in debits(items, granted).items()],
         )
         answers = [
@@ -590,7 +591,7 @@ def _accept_batch(
 
 
 class _AcceptRows:
-    """The rows of a batch's accepted requests, written with one executemany per table."""
+    """The rows of a batch's accepted requests, written with one statement per table."""
 
     def __init__(self) -> None:
         self.requests: list[tuple[object, ...]] = []
@@ -617,21 +618,30 @@ class _AcceptRows:
         return Accepted(msgid=msgid, points=plan.points)
 
     def write(self, conn: sqlite3.Connection) -> None:
-        conn.executemany(
+        each_row(
+            conn,
             "INSERT INTO requests (msgid, account_id, encoding, body, coding, flash, segments,"
             " wapurl, response, replyurl, replydays, dlvtime, points, reply_surcharge,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f" created_at) SELECT {_columns(15)} FROM {{rows}}",
             self.requests,
         )
-        conn.executemany(
+        each_row(
+            conn,
             "INSERT INTO recipients (msgid, seq, number, state, points, segments, created_at,"
-            " updated_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f" updated_at, next_attempt_at) SELECT {_columns(9)} FROM {{rows}}",
             self.recipients,
         )
-        conn.executemany(
-            "INSERT INTO ledger (account_id, delta, kind, msgid, at) VALUES (?, ?, ?, ?, ?)",
+        each_row(
+            conn,
+            "INSERT INTO ledger (account_id, delta, kind, msgid, at)"
+            f" SELECT {_columns(5)} FROM {{rows}}",
             self.ledger,
         )
+
+
+def _columns(count: int) -> str:
+    """``{0}, {1}, ...``: a row's first ``count`` fields, for `each_row`."""
+    return ", ".join(f"{{{n}}}" for n in range(count))
 
 
 def _recipients(

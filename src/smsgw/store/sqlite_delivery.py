@@ -1,8 +1,8 @@
 """SQLite: the delivery side of the store (claims, submits, receipts, callbacks, replies).
 
 Every function runs on the writer thread (or, for reads, the reader connection) and takes
-what a batch touches with a few set-based statements: ``json_each`` for id lists,
-``executemany`` for updates. Decisions come from ``delivering``, shared with every backend.
+what a batch touches with a few set-based statements, its rows passed as one JSON array
+(`each_row`). Decisions come from ``delivering``, shared with every backend.
 """
 
 from __future__ import annotations
@@ -35,7 +35,13 @@ from smsgw.store.records import (
     SegmentRow,
     StoredReply,
 )
-from smsgw.store.sqlite_tx import from_micros, optional_datetime, to_micros, transaction
+from smsgw.store.sqlite_tx import (
+    each_row,
+    from_micros,
+    optional_datetime,
+    to_micros,
+    transaction,
+)
 
 if TYPE_CHECKING:
     import sqlite3
@@ -112,9 +118,11 @@ def record_submits(conn: sqlite3.Connection, items: Sequence[TimedSubmit]) -> No
         facts = _facts(conn, (item.result.recipient_id for item in items))
         plan = plan_submits(items, facts)
         _write_recorded(conn, plan.recorded)
-        conn.executemany(
-            "UPDATE recipients SET state = 'QUEUED', next_attempt_at = ?, updated_at = ?"
-            " WHERE id = ?",
+        each_row(
+            conn,
+            "UPDATE recipients SET state = 'QUEUED', next_attempt_at = {0},"
+            " updated_at = {1}"
+            " FROM {rows} WHERE recipients.id = {2}",
             [
                 (to_micros(i.result.retry_at), to_micros(i.now), i.result.recipient_id)
                 for i in plan.retries
@@ -128,17 +136,19 @@ def record_submits(conn: sqlite3.Connection, items: Sequence[TimedSubmit]) -> No
 
 
 def _write_recorded(conn: sqlite3.Connection, recorded: Sequence[TimedSubmit]) -> None:
-    conn.executemany(
-        "UPDATE recipients SET connector = ?, submitted_at = ?, updated_at = ?,"
-        " next_attempt_at = NULL WHERE id = ?",
-        [
-            (i.result.connector, to_micros(i.now), to_micros(i.now), i.result.recipient_id)
-            for i in recorded
-        ],
+    each_row(
+        conn,
+        "UPDATE recipients SET connector = {0}, submitted_at = {1},"
+        " updated_at = {1}, next_attempt_at = NULL"
+        " FROM {rows} WHERE recipients.id = {2}",
+        [(i.result.connector, to_micros(i.now), i.result.recipient_id) for i in recorded],
     )
-    conn.executemany(
+    each_row(
+        conn,
         "INSERT INTO segments (recipient_id, seqno, connector, smsc_id, submitted_at)"
-        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (recipient_id, seqno) DO UPDATE SET"
+        " SELECT {0}, {1}, {2}, {3}, {4}"
+        " FROM {rows} WHERE true"  # WHERE: SQLite's parser needs it before ON
+        " ON CONFLICT (recipient_id, seqno) DO UPDATE SET"
         " connector = excluded.connector, smsc_id = excluded.smsc_id, state = NULL,"
         " error = NULL, submitted_at = excluded.submitted_at, done_at = NULL",
         [
@@ -201,8 +211,11 @@ def _apply_receipts(
         )
     ]
     plan = plan_receipts(items, segments, _facts(conn, touched))
-    conn.executemany(
-        "UPDATE segments SET state = ?, error = ?, done_at = ? WHERE id = ? AND state IS NULL",
+    each_row(
+        conn,
+        "UPDATE segments SET state = {0}, error = {1},"
+        " done_at = {2} FROM {rows}"
+        " WHERE segments.id = {3} AND state IS NULL",
         [(c.state.value, c.error, to_micros(c.now), c.segment_id) for c in plan.segments],
     )
     _write_finals(conn, plan.finals, plan.callbacks)
@@ -211,9 +224,11 @@ def _apply_receipts(
 
 
 def _hold(conn: sqlite3.Connection, held: Sequence[TimedReceipt]) -> None:
-    conn.executemany(
+    each_row(
+        conn,
         "INSERT INTO held_receipts (connector, smsc_id, forms, state, error, received_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
+        " SELECT {0}, {1}, {2}, {3}, {4},"
+        " {5} FROM {rows}",
         [
             (
                 *(item.receipt.connector, form),
@@ -238,8 +253,9 @@ def _take_held(conn: sqlite3.Connection, keys: list[SmscKey], now: datetime) -> 
         " GROUP BY h.connector, h.forms, h.state, h.error, h.received_at ORDER BY MIN(h.id)",
         (json.dumps(keys),),
     ).fetchall()
-    conn.executemany(
-        "DELETE FROM held_receipts WHERE connector = ? AND forms = ?",
+    each_row(
+        conn,
+        "DELETE FROM held_receipts WHERE (connector, forms) IN (SELECT {0}, {1} FROM {rows})",
         list(dict.fromkeys((connector, forms) for connector, forms, *_ in rows)),
     )
     return [
@@ -282,20 +298,25 @@ def _facts(conn: sqlite3.Connection, recipient_ids: Iterable[int]) -> dict[int, 
 def _write_finals(
     conn: sqlite3.Connection, finals: Sequence[FinalChange], callbacks: Sequence[NewCallback]
 ) -> None:
-    conn.executemany(
-        "UPDATE recipients SET state = ?, done_at = ?, updated_at = ?, next_attempt_at = NULL"
-        " WHERE id = ?",
-        [(f.state.value, to_micros(f.now), to_micros(f.now), f.recipient_id) for f in finals],
+    each_row(
+        conn,
+        "UPDATE recipients SET state = {0}, done_at = {1},"
+        " updated_at = {1}, next_attempt_at = NULL"
+        " FROM {rows} WHERE recipients.id = {2}",
+        [(f.state.value, to_micros(f.now), f.recipient_id) for f in finals],
     )
     _insert_callbacks(conn, callbacks)
 
 
 def _insert_callbacks(conn: sqlite3.Connection, callbacks: Sequence[NewCallback]) -> None:
-    conn.executemany(
+    each_row(
+        conn,
         "INSERT INTO callbacks (account_id, kind, url, msgid, number, payload,"
-        " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " next_attempt_at, created_at) SELECT {0}, {1}, {2},"
+        " {3}, {4}, {5}, {6}, {6}"
+        " FROM {rows}",
         [
-            (c.account_id, c.kind, c.url, c.msgid, c.number, c.payload, *[to_micros(c.now)] * 2)
+            (c.account_id, c.kind, c.url, c.msgid, c.number, c.payload, to_micros(c.now))
             for c in callbacks
         ],
     )
@@ -344,23 +365,30 @@ def finish_callbacks(
     conn: sqlite3.Connection, calls: Sequence[tuple[Sequence[CallbackOutcome], datetime]]
 ) -> list[None]:
     done = [(o, to_micros(now)) for outcomes, now in calls for o in outcomes]
+    # ``+state``: look each row up by id; the state index would scan every pending row.
     with transaction(conn):
-        conn.executemany(
-            "UPDATE callbacks SET state = 'sent', sent_at = ? WHERE id = ? AND state = 'pending'",
+        each_row(
+            conn,
+            "UPDATE callbacks SET state = 'sent', sent_at = {0}"
+            " FROM {rows} WHERE callbacks.id = {1} AND +state = 'pending'",
             [(at, o.id) for o, at in done if o.delivered],
         )
-        conn.executemany(
-            "UPDATE callbacks SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
-            " WHERE id = ? AND state = 'pending'",
+        each_row(
+            conn,
+            "UPDATE callbacks SET attempts = attempts + 1, last_error = {0},"
+            " next_attempt_at = {1}"
+            " FROM {rows} WHERE callbacks.id = {2} AND +state = 'pending'",
             [
                 (o.error, to_micros(o.retry_at), o.id)
                 for o, _ in done
                 if not o.delivered and o.retry_at is not None
             ],
         )
-        conn.executemany(
-            "UPDATE callbacks SET attempts = attempts + 1, last_error = ?, state = 'failed'"
-            " WHERE id = ? AND state = 'pending'",
+        each_row(
+            conn,
+            "UPDATE callbacks SET attempts = attempts + 1, last_error = {0},"
+            " state = 'failed' FROM {rows} WHERE callbacks.id = {1}"
+            " AND +state = 'pending'",
             [(o.error, o.id) for o, _ in done if not o.delivered and o.retry_at is None],
         )
     return [None] * len(calls)

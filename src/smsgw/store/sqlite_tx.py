@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import sqlite3
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
     from pathlib import Path
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -27,6 +29,40 @@ def from_micros(micros: int) -> datetime:
 
 def optional_datetime(micros: int | None) -> datetime | None:
     return None if micros is None else from_micros(micros)
+
+
+def each_row(conn: sqlite3.Connection, statement: str, rows: Sequence[Sequence[object]]) -> None:
+    """Run ``statement`` once for all ``rows``; nothing when there are none.
+
+    ``statement`` names its row source ``{rows}`` and a row's fields ``{0}``, ``{1}``, ...:
+    the rows travel as one JSON array read through ``json_each``. Not ``executemany``: it
+    steps once per row and gives up the GIL around every step. The writer thread shares the
+    GIL with the event loop, and while the loop is busy each retake can wait for the switch
+    interval: a 200-row ``executemany`` took 330 ms against a busy thread, one statement over
+    ``json_each`` 18 ms (both 0.4 ms when idle). SQLite's JSON cuts a string at U+0000, so
+    rows holding one go one by one, with the fields bound as parameters.
+    """
+    if not rows:
+        return
+    payload = json.dumps(rows, ensure_ascii=False)
+    if "\\u0000" in payload:
+        conn.executemany(_row_by_row(statement), rows)
+    else:
+        conn.execute(_set_based(statement), (payload,))
+
+
+@cache
+def _set_based(statement: str) -> str:
+    return statement.format(*_FIELDS, rows="json_each(?) AS j")
+
+
+@cache
+def _row_by_row(statement: str) -> str:
+    return statement.format(*_PARAMETERS, rows="(SELECT 1) AS j")
+
+
+_FIELDS: Final = tuple(f"j.value ->> {n}" for n in range(32))
+_PARAMETERS: Final = tuple(f"?{n + 1}" for n in range(32))
 
 
 class WriterConnection(sqlite3.Connection):
