@@ -328,15 +328,19 @@ _LISTENING = re.compile(r"SMPP on [^ ]+:(\d+),")
 
 @contextlib.contextmanager
 def running_simulator(
-    log: Path, receipt_delay_s: float, deadline_s: float = 30.0
+    log: Path, receipt_delay_s: float, receipt_jitter_s: float = 0.0, deadline_s: float = 30.0
 ) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-    """`smsgw simulator` on a free port until the block ends; yields its SMPP port and process."""
+    """`smsgw simulator` on a free port until the block ends; yields its SMPP port and process.
+
+    Each receipt waits ``receipt_delay_s`` plus a seeded draw of up to ``receipt_jitter_s``.
+    """
     env = {
         **os.environ,
         "SMSGW_CONFIG": os.devnull,  # only these variables and the defaults apply
         "SMSGW_SIMULATOR_SYSTEM_ID": SIMULATOR_SYSTEM_ID,
         "SMSGW_SIMULATOR_PASSWORD": SIMULATOR_PASSWORD,
         "SMSGW_SIMULATOR_RECEIPT_DELAY_S": str(receipt_delay_s),
+        "SMSGW_SIMULATOR_RECEIPT_JITTER_S": str(receipt_jitter_s),
         "SMSGW_SIMULATOR_SEED": "1",
     }
     command = [sys.executable, "-m", "smsgw", "simulator", "--port", "0"]

@@ -1,17 +1,18 @@
-"""Receipt storm: many submitted messages whose receipts all arrive at once.
+"""Receipt storm: many submitted messages whose receipts all arrive at once, out of order.
 
-Starts `python -m smsgw simulator` as its own process with receipts held ``--hold-s`` seconds,
-and `smsgw serve` (SQLite; ``--engine in-process``, the default, or ``separate``, see
-bench/burst.py) with an SMPP connector to it (window 1000, no throughput cap). Accepts
-``--messages`` recipients and waits until all are submitted;
-then pauses the simulator (SIGSTOP) until every held receipt is due and resumes it (SIGCONT), so
-all receipts reach the gateway in one storm. Prints receipts applied per second (from
+Starts `python -m smsgw simulator` as its own process with each receipt held ``--hold-s``
+seconds plus a seeded draw of up to ``--jitter-s`` more (``receipt_jitter_s``), and `smsgw
+serve` (SQLite; ``--engine in-process``, the default, or ``separate``, see bench/burst.py) with
+an SMPP connector to it (window 1000, no throughput cap). Accepts ``--messages`` recipients and
+waits until all are submitted; then pauses the simulator (SIGSTOP) until every receipt is due
+(hold + jitter after the last submit) and resumes it (SIGCONT), so all receipts reach the
+gateway in one storm. The simulator sends due receipts in the order they fell due, so the storm
+comes shuffled: a receipt overtakes those of the submits up to ``--jitter-s`` before it, as the
+issue's "receipts arriving out of order". Prints receipts applied per second (from
 smsgw_receipts_total), the server's CPU ms per receipt and its peak RSS.
 
-The simulator cannot shuffle receipts, so they come in submit order: an approximation of the
-issue's "out of order".
-
-    .venv/bin/python bench/storm.py [--messages 20000] [--hold-s 30] [--engine MODE]
+    .venv/bin/python bench/storm.py [--messages 20000] [--hold-s 30] [--jitter-s 10]
+        [--engine MODE]
 """
 
 from __future__ import annotations
@@ -89,8 +90,9 @@ async def storm(
     )
     if early:
         print("WARNING:             raise --hold-s above the submit time for a clean storm")
-    # Every held receipt is due once the last submit is hold_s old.
-    await asyncio.sleep(max(0.0, submitted.finished + args.hold_s + 0.5 - time.monotonic()))
+    # Every receipt is due once the last submit is hold_s + jitter_s old.
+    due = submitted.finished + args.hold_s + args.jitter_s + 0.5
+    await asyncio.sleep(max(0.0, due - time.monotonic()))
     simulator.send_signal(signal.SIGCONT)
     return await wait_for_counter(metrics_port, RECEIPTS, accepted, until)
 
@@ -98,7 +100,8 @@ async def storm(
 def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        with running_simulator(directory / "simulator.log", args.hold_s) as (sim_port, simulator):
+        sim_log = directory / "simulator.log"
+        with running_simulator(sim_log, args.hold_s, args.jitter_s) as (sim_port, simulator):
             port, config = free_port(), directory / "smsgw.toml"
             config.write_text(
                 f'[[connectors]]\nname = "smsc"\nkind = "smpp"\nport = {sim_port}\n'
@@ -139,11 +142,15 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20_000, help="recipients (issue: 100k)")
     parser.add_argument("--per-request", type=int, default=50, help="recipients per sendsms")
     parser.add_argument("--hold-s", type=float, default=30, help="receipts held this long")
+    parser.add_argument(
+        "--jitter-s", type=float, default=10, help="plus up to this long each: out of order"
+    )
     parser.add_argument("--deadline-s", type=float, default=240, help="for the whole run")
     add_mode_option(parser)
     args = parser.parse_args()
     print(
-        f"receipt storm: {args.messages} recipients, receipts held {args.hold_s:g} s, SQLite, "
+        f"receipt storm: {args.messages} recipients, receipts held {args.hold_s:g} s + up to "
+        f"{args.jitter_s:g} s ({'out of' if args.jitter_s > 0 else 'in'} submit order), SQLite, "
         f"engine {args.engine}"
     )
     run(args)

@@ -423,7 +423,7 @@ def test_simulator_defaults() -> None:
     simulator = load_settings(None, {}).simulator
     assert (simulator.system_id, simulator.password) == ("smsgw", "secret")
     assert (simulator.host, simulator.port, simulator.control_port) == ("127.0.0.1", 2775, 2776)
-    assert simulator.receipt_delay_s == 1.0
+    assert (simulator.receipt_delay_s, simulator.receipt_jitter_s) == (1.0, 0.0)
     assert dict(simulator.outcomes) == {"DELIVRD": 1.0}
     assert simulator.rules == ()
     assert (simulator.throttle_tps, simulator.drop_every_s, simulator.stall_s) == (0, 0, 0)
@@ -460,6 +460,21 @@ def test_simulator_section_from_file_and_environment(tmp_path: Path) -> None:
     assert simulator.port == 3775
 
 
+def test_simulator_receipt_jitter_from_file_and_environment(tmp_path: Path) -> None:
+    """receipt_jitter_s comes from [simulator] and SMSGW_SIMULATOR_RECEIPT_JITTER_S, which wins."""
+    path = write(tmp_path, "[simulator]\nreceipt_delay_s = 30\nreceipt_jitter_s = 2.5\n")
+    assert load_settings(path, {}).simulator.receipt_jitter_s == 2.5
+    environ = {"SMSGW_SIMULATOR_RECEIPT_JITTER_S": "10"}
+    simulator = load_settings(path, environ).simulator
+    assert (simulator.receipt_delay_s, simulator.receipt_jitter_s) == (30, 10)
+
+
+def test_negative_receipt_jitter_in_the_environment_names_the_setting(tmp_path: Path) -> None:
+    """A negative SMSGW_SIMULATOR_RECEIPT_JITTER_S is refused as simulator.receipt_jitter_s."""
+    environ = {"SMSGW_SIMULATOR_RECEIPT_JITTER_S": "-0.5"}
+    assert config_error(tmp_path, "", environ).name == "simulator.receipt_jitter_s"
+
+
 @pytest.mark.parametrize(
     ("text", "name"),
     [
@@ -469,6 +484,7 @@ def test_simulator_section_from_file_and_environment(tmp_path: Path) -> None:
         ("[simulator]\noutcomes = {}", "simulator.outcomes"),
         ("[simulator]\nport = 0", "simulator.port"),
         ("[simulator]\nreceipt_delay_s = -1", "simulator.receipt_delay_s"),
+        ("[simulator]\nreceipt_jitter_s = -1", "simulator.receipt_jitter_s"),
         ("[simulator]\nthrottle_tps = -1", "simulator.throttle_tps"),
         ("[simulator]\npassword = 'ninechars'", "simulator.password"),
         ("[simulator]\nstall_s = 2", "simulator.stall_s"),

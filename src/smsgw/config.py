@@ -343,6 +343,7 @@ class SimulatorSettings:
     port: int = _setting(2775, _between(1, 65535))
     control_port: int = _setting(2776, _between(1, 65535))
     receipt_delay_s: float = _setting(1.0, _at_least(0))
+    receipt_jitter_s: float = _setting(0.0, _at_least(0))
     outcomes: Mapping[str, float] = field(
         default_factory=lambda: MappingProxyType({"DELIVRD": 1.0}),
         metadata={"convert": _to_outcomes},

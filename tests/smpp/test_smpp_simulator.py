@@ -14,7 +14,7 @@ from tests.smpp.simulator_client import Client
 
 from smsgw.config import SimulatorRule, SimulatorSettings
 from smsgw.smpp import CommandStatus, DeliverSm, MessageState, SubmitSm
-from smsgw.smpp.simulator import Simulator
+from smsgw.smpp.simulator import Decision, Simulator
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -34,6 +34,31 @@ class ManualClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+class StoppedLoopClock:
+    """The event loop's clock, stopped until ``run_on``: the simulator schedules receipts on it
+    (``call_later``), so every receipt planned meanwhile counts from one instant, and they fall
+    due in the exact order of their seeded delays, however the submits were spaced.
+
+    It runs on anyway after ``limit_s`` real seconds, so a broken test times out, not hangs.
+    """
+
+    def __init__(self, real: Callable[[], float], limit_s: float = 5.0) -> None:
+        self._real = real
+        self._stopped_at = real()
+        self._limit_s = limit_s
+        self._offset: float | None = None
+
+    def __call__(self) -> float:
+        real = self._real()
+        if self._offset is not None:
+            return real + self._offset
+        return self._stopped_at if real < self._stopped_at + self._limit_s else real
+
+    def run_on(self, skipped_s: float) -> None:
+        """Jumps ``skipped_s`` seconds ahead and runs on in real time from there."""
+        self._offset = self() + skipped_s - self._real()
 
 
 @pytest.fixture
@@ -228,6 +253,28 @@ async def test_early_receipts_arrive_before_the_submit_response(
     assert client.arrivals == [("deliver", message_id), ("response", message_id)]
 
 
+async def test_jittered_receipts_arrive_out_of_submit_order(
+    start: Start, clients: list[Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With receipt_jitter_s the receipts of 20 submits arrive shuffled, in the order their
+    seeded delays fall due, all at once after a pause (as in bench/storm.py)."""
+    simulator, port = await start(receipt_jitter_s=10.0)
+    delays = _recorded_delays(simulator, monkeypatch)
+    client = await bound(port, clients)
+    loop = asyncio.get_running_loop()
+    clock = StoppedLoopClock(loop.time)
+    monkeypatch.setattr(loop, "time", clock)
+    responses = await _deadline(asyncio.gather(*(client.send(_submit()) for _ in range(20))))
+    submitted = [response.message_id for response in responses]  # type: ignore[attr-defined]
+    assert simulator.receipts_sent == 0
+    clock.run_on(skipped_s=10.0)  # every receipt is due now
+    arrived = [(await client.next_delivered()).receipted_message_id for _ in range(20)]
+    by_due_time = sorted(range(20), key=delays.__getitem__)
+    assert arrived == [submitted[index] for index in by_due_time]
+    assert arrived != submitted
+    assert by_due_time[:5] == [9, 15, 0, 4, 11]  # seed 7: the same shuffle every run
+
+
 async def test_connections_are_dropped(start: Start, clients: list[Client]) -> None:
     """With drop_every_s a connection is closed by the simulator after that many seconds."""
     simulator, port = await start(drop_every_s=0.05)
@@ -313,6 +360,20 @@ async def test_unbind_closes_the_connection(start: Start, clients: list[Client])
     client = await bound(port, clients)
     await client.unbind()
     assert client.closed.is_set()
+
+
+def _recorded_delays(simulator: Simulator, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The receipt delay the simulator decides for each submit, in submit order."""
+    delays: list[float] = []
+    decide = simulator.decide
+
+    def recording(submit: SubmitSm) -> Decision:
+        decision = decide(submit)
+        delays.append(decision.receipt_delay_s)
+        return decision
+
+    monkeypatch.setattr(simulator, "decide", recording)
+    return delays
 
 
 def _submit() -> SubmitSm:

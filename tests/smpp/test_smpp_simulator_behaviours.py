@@ -10,6 +10,7 @@ from smsgw.config import SimulatorRule, SimulatorSettings
 from smsgw.smpp import CommandStatus, SubmitSm
 from smsgw.smpp.simulator.behaviours import (
     Decision,
+    ReceiptJitter,
     StallReads,
     Throttle,
     decide,
@@ -55,6 +56,35 @@ def test_rules_override_the_outcome_mix_and_throttle_comes_first() -> None:
     assert first == Decision(outcome="EXPIRED", receipt_delay_s=2.5, copies=2)
     assert second.status == CommandStatus.ESME_RTHROTTLED
     assert other.outcome == "DELIVRD"
+
+
+def test_receipt_jitter_adds_a_seeded_draw_within_its_bound() -> None:
+    """Each receipt waits delay_s plus a draw in [0, jitter_s]; the same seed, the same draws."""
+    settings = SimulatorSettings(receipt_delay_s=2.0, receipt_jitter_s=3.0)
+
+    def delays(seed: int) -> list[float]:
+        pipeline = submit_behaviours(settings, random.Random(seed))  # noqa: S311
+        return [decide(pipeline, SUBMIT, 0.0).receipt_delay_s for _ in range(200)]
+
+    drawn = delays(5)
+    assert all(2.0 <= delay <= 5.0 for delay in drawn)
+    assert len(set(drawn)) == len(drawn)
+    assert max(drawn) - min(drawn) > 2.5  # spread over the bound, not bunched at one end
+    assert drawn == delays(5)
+    assert drawn != delays(6)
+
+
+def test_receipt_jitter_leaves_refused_submits_alone() -> None:
+    """A refused submit gets no receipt, so no draw: the decision passes unchanged."""
+    refused = Decision(status=CommandStatus.ESME_RTHROTTLED)
+    jitter = ReceiptJitter(1.0, random.Random(1))  # noqa: S311
+    assert jitter.decide(SUBMIT, refused, 0.0) is refused
+
+
+def test_no_jitter_no_draw() -> None:
+    """Without receipt_jitter_s every receipt waits exactly receipt_delay_s."""
+    pipeline = submit_behaviours(SimulatorSettings(receipt_delay_s=2.0), random.Random(1))  # noqa: S311
+    assert {decide(pipeline, SUBMIT, 0.0).receipt_delay_s for _ in range(50)} == {2.0}
 
 
 def test_only_configured_link_behaviours_run() -> None:

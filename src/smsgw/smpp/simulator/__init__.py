@@ -3,8 +3,8 @@
 - ``server``: ``Simulator`` (asyncio adapter over ``smsgw.smpp.session.Session(role="smsc")``):
   checks binds, answers submit_sm with hex message ids, sends receipts and MOs.
 - ``behaviours``: one small class per behaviour (throttle, outcome mix, per-number rules,
-  receipt delay, duplicate and early receipts, dropped connections, stalled reads), built from
-  ``SimulatorSettings`` by ``submit_behaviours`` / ``link_behaviours``.
+  receipt delay and jitter, duplicate and early receipts, dropped connections, stalled reads),
+  built from ``SimulatorSettings`` by ``submit_behaviours`` / ``link_behaviours``.
 - ``messages``: the receipt and MO deliver_sm PDUs.
 - ``control``: ``ControlApp``, the ASGI control endpoint (``POST /mo``, ``GET /stats``).
 

@@ -7,7 +7,7 @@ Rules
    far and the current time, and returns the Decision, changed or not. The order of
    ``submit_behaviours`` is the order of precedence: the throttle sees a submit first (a
    throttled submit is refused before anything looks at it), the outcome mix picks a fate, then
-   the per-number rules override it, then the receipt shapers (delay, duplicates, early).
+   the per-number rules override it, then the receipt shapers (delay, jitter, duplicates, early).
 2. A link behaviour says how a connection misbehaves: how long reads must pause now, and after
    how many seconds a connection is dropped; ``GarbageBytes`` says what to write
    into it, and how often.
@@ -129,6 +129,25 @@ class ReceiptDelay:
         return replace(decision, receipt_delay_s=self._delay_s)
 
 
+class ReceiptJitter:
+    """Adds up to ``jitter_s`` seconds, drawn per submit, to the receipt delay.
+
+    A real SMSC reports each handset when it answers, not in submit order; receipts with
+    different delays fall due, and so go out, in a shuffled order. The draw comes from the
+    simulator's RNG, so a seeded run shuffles the same way every time.
+    """
+
+    def __init__(self, jitter_s: float, rng: random.Random) -> None:
+        self._jitter_s = jitter_s
+        self._rng = rng
+
+    def decide(self, submit: SubmitSm, decision: Decision, now: float) -> Decision:  # noqa: ARG002
+        if not decision.accepted:
+            return decision
+        extra_s = self._rng.uniform(0.0, self._jitter_s)
+        return replace(decision, receipt_delay_s=decision.receipt_delay_s + extra_s)
+
+
 class DuplicateReceipts:
     """Sends every receipt twice, as SMSCs do after a lost deliver_sm_resp."""
 
@@ -200,6 +219,8 @@ def submit_behaviours(settings: SimulatorSettings, rng: random.Random) -> list[S
     pipeline.append(OutcomeMix(settings.outcomes, rng))
     pipeline.extend(NumberRule(rule) for rule in settings.rules)
     pipeline.append(ReceiptDelay(settings.receipt_delay_s))
+    if settings.receipt_jitter_s > 0:
+        pipeline.append(ReceiptJitter(settings.receipt_jitter_s, rng))
     if settings.duplicate_receipts:
         pipeline.append(DuplicateReceipts())
     if settings.early_receipts:

@@ -218,6 +218,8 @@ class Simulator:
             self._route(system_id, [receipt] * decision.copies)
             return
         key = next(self._timer_keys)
+        # The event loop's timers fire in the order they fall due (asyncio's heap and libuv's
+        # alike), also all at once after a pause: jittered receipts leave out of submit order.
         self._timers[key] = asyncio.get_running_loop().call_later(
             decision.receipt_delay_s, self._fire, key, system_id, receipt, decision.copies
         )
