@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 import httpx
 
 from smsgw.config import ConnectorSettings, Settings
-from smsgw.engine.callback_http import AiohttpGetter, HttpGetter, HttpxGetter
+from smsgw.engine.callback_http import HttpGetter, HttptoolsGetter, HttpxGetter
 from smsgw.engine.callbacks import Attempt, CallbackSender, CallbackWorker
 from smsgw.engine.dispatcher import Dispatcher, Link
 from smsgw.engine.inbound import Inbound
@@ -74,7 +74,7 @@ class Engine:
         self._client: HttpGetter = (
             HttpxGetter(http_client)
             if http_client is not None
-            else AiohttpGetter(settings.webhooks.timeout_s)
+            else HttptoolsGetter(settings.webhooks.timeout_s)
         )
         self._own_client = http_client is None
         self.simulators: dict[str, Simulator] = {}
