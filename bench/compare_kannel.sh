@@ -7,6 +7,7 @@
 # Prints both reports and the ratio smsgw / Kannel. Everything started here is stopped on exit.
 #
 #   bench/compare_kannel.sh [messages]        (default 20000; the issue measured 100k)
+#   SMSGW_ENGINE=separate bench/compare_kannel.sh   (smsgw's engine in its own process)
 set -euo pipefail
 
 MESSAGES="${1:-20000}"
@@ -115,6 +116,7 @@ wait "$SMSBOX_PID" "$BEARERBOX_PID" 2>/dev/null || true
 
 echo "== smsgw: $MESSAGES messages"
 "$PYTHON" "$ROOT/bench/e2e.py" --smpp-port "$SMPP_PORT" --window 1000 --messages "$MESSAGES" \
+    --engine "${SMSGW_ENGINE:-in-process}" \
     | tee "$WORK/smsgw.txt" || true
 
 figure() {  # figure FILE LINE-LABEL FIELD

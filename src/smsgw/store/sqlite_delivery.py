@@ -253,10 +253,17 @@ def _take_held(conn: sqlite3.Connection, keys: list[SmscKey], now: datetime) -> 
         " GROUP BY h.connector, h.forms, h.state, h.error, h.received_at ORDER BY MIN(h.id)",
         (json.dumps(keys),),
     ).fetchall()
+    # Every row of a taken receipt (one per form), each found through its own (connector,
+    # smsc_id): matching on (connector, forms) would scan all the connector's held rows.
     each_row(
         conn,
-        "DELETE FROM held_receipts WHERE (connector, forms) IN (SELECT {0}, {1} FROM {rows})",
-        list(dict.fromkeys((connector, forms) for connector, forms, *_ in rows)),
+        "DELETE FROM held_receipts WHERE id IN (SELECT h.id FROM {rows}"
+        " JOIN held_receipts AS h ON h.connector = {0} AND h.smsc_id = {1} AND h.forms = {2})",
+        [
+            (connector, form, forms)
+            for connector, forms in dict.fromkeys((c, f) for c, f, *_ in rows)
+            for form in dict.fromkeys(forms.split(_FORMS_SEPARATOR))
+        ],
     )
     return [
         TimedReceipt(
