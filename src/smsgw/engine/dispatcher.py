@@ -199,7 +199,10 @@ class Dispatcher:
         except Exception:
             log.exception("cannot encode recipient %s", message.recipient_id)
             return SubmitResult(message.recipient_id, connector, final_state=State.REJECTD)
-        outcomes = await asyncio.gather(*(link.submitter.submit(pdu) for pdu in pdus))
+        if len(pdus) == 1:  # the common case: no gather, no task around the one submit
+            outcomes: Sequence[Submitted | Refused] = [await link.submitter.submit(pdus[0])]
+        else:
+            outcomes = await asyncio.gather(*(link.submitter.submit(pdu) for pdu in pdus))
         return decide(message, connector, outcomes, self._clock(), self._settings.engine.validity_s)
 
     async def _idle(self) -> None:

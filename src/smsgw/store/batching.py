@@ -67,7 +67,10 @@ class GroupCommit(Generic[Item, Result]):
 
     async def submit_all(self, items: Sequence[Item]) -> list[Result]:
         """``submit`` for several items, waited on together (no task per item)."""
-        return list(await asyncio.gather(*self._enqueue(items)))
+        futures = self._enqueue(items)
+        if len(futures) == 1:  # the engine's usual call: one item, no gathering future
+            return [await futures[0]]
+        return list(await asyncio.gather(*futures))
 
     def _enqueue(self, items: Sequence[Item]) -> list[asyncio.Future[Result]]:
         if self._closed:
