@@ -3,11 +3,13 @@
 # (`python -m smsgw simulator`, receipts at once). Kannel (Debian's, installed when missing):
 # bearerbox + smsbox, SMPP window (max-pending-submits) 1000, file store, no throughput cap,
 # dlr-url to bench/e2e.py's callback receiver. Then smsgw (`smsgw serve`, SQLite, an SMPP
-# connector to the same simulator, window 1000). Same load for both (bench/e2e.py's generator).
+# connector to the same simulator, window 1000, and like Kannel's two boxes set up for
+# throughput: the engine in its own process, engine.separate_process). Same load for both
+# (bench/e2e.py's generator).
 # Prints both reports and the ratio smsgw / Kannel. Everything started here is stopped on exit.
 #
 #   bench/compare_kannel.sh [messages]        (default 20000; the issue measured 100k)
-#   SMSGW_ENGINE=separate bench/compare_kannel.sh   (smsgw's engine in its own process)
+#   SMSGW_ENGINE=in-process bench/compare_kannel.sh (default separate: engine.separate_process)
 set -euo pipefail
 
 MESSAGES="${1:-20000}"
@@ -116,7 +118,7 @@ wait "$SMSBOX_PID" "$BEARERBOX_PID" 2>/dev/null || true
 
 echo "== smsgw: $MESSAGES messages"
 "$PYTHON" "$ROOT/bench/e2e.py" --smpp-port "$SMPP_PORT" --window 1000 --messages "$MESSAGES" \
-    --engine "${SMSGW_ENGINE:-in-process}" \
+    --engine "${SMSGW_ENGINE:-separate}" \
     | tee "$WORK/smsgw.txt" || true
 
 figure() {  # figure FILE LINE-LABEL FIELD
