@@ -98,7 +98,9 @@ THROTTLE_RESENDS: Final = 3
 THROTTLE_CAP_FACTOR: Final = 32
 WRITE_BUFFER_HIGH: Final = 64 * 1024
 READ_CHUNK: Final = 64 * 1024
-MAX_CONCURRENT_DELIVERIES: Final = 256
+# Receipts being stored at once: two full receipt commits' worth (store RECEIPTS_MAX_BATCH),
+# so one batch accumulates while the other commits.
+MAX_CONCURRENT_DELIVERIES: Final = 512
 CLOSE_TIMEOUT_S: Final = 1.0
 # The timer loop sleeps at least this long, so a deadline already due cannot make it spin.
 _TIMER_MIN_SLEEP_S: Final = 0.001

@@ -32,6 +32,7 @@ from smsgw.store.batching import (
     ENGINE_MAX_BATCH,
     OUTCOMES_LINGER_S,
     OUTCOMES_MIN_BATCH,
+    RECEIPTS_MAX_BATCH,
     GroupCommit,
 )
 from smsgw.store.delivering import TimedSubmit
@@ -271,7 +272,9 @@ class SqliteStore:
         self._batcher = GroupCommit(self._commit_accepts, max_batch=self._max_batch)
         engine_batch = min(self._max_batch, ENGINE_MAX_BATCH)
         self._submits = GroupCommit(self._commit_submits, max_batch=engine_batch)
-        self._receipts = GroupCommit(self._commit_receipts, max_batch=engine_batch)
+        self._receipts = GroupCommit(
+            self._commit_receipts, max_batch=min(self._max_batch, RECEIPTS_MAX_BATCH)
+        )
         self._finished = GroupCommit(
             self._commit_outcomes,
             max_batch=engine_batch,
