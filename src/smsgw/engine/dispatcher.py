@@ -27,6 +27,7 @@ from smsgw.domain.model import State
 from smsgw.domain.numbers import smpp_address
 from smsgw.domain.text import plan_text
 from smsgw.engine.pacing import idle, settle
+from smsgw.engine.unrecorded import Unrecorded
 from smsgw.smpp.air import Address, encode_mt
 from smsgw.smpp.esme import Refused, Submitted
 from smsgw.smpp.pdu import SubmitSm
@@ -119,6 +120,7 @@ class Dispatcher:
         lease_s: float = 120.0,
         idle_s: float = 0.2,
         on_result: Callable[[SubmitResult], None] | None = None,
+        unrecorded: Unrecorded | None = None,
     ) -> None:
         self._store = store
         self._links = dict(links)
@@ -129,6 +131,7 @@ class Dispatcher:
         self._lease_s = lease_s
         self._idle_s = idle_s
         self._on_result = on_result
+        self._unrecorded = unrecorded
         self._in_flight: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._stopping = False
@@ -184,26 +187,34 @@ class Dispatcher:
             await asyncio.gather(*list(self._in_flight))
 
     async def _dispatch(self, message: DueMessage) -> None:
-        result = await self._submission(message)
-        await self._store.record_submits([result], self._clock())
+        result, answered = await self._submission(message)
+        try:
+            await self._store.record_submits([result], self._clock())
+        finally:
+            if answered and self._unrecorded is not None:
+                self._unrecorded.recorded(result.connector, answered)
         if self._on_result is not None:
             self._on_result(result)
 
-    async def _submission(self, message: DueMessage) -> SubmitResult:
+    async def _submission(self, message: DueMessage) -> tuple[SubmitResult, list[str]]:
+        """The result to record, and the message ids the SMSC gave the segments it took."""
         connector = self._settings.route_for(message.number)
         link = self._links.get(connector) if connector is not None else None
         if connector is None or link is None:
-            return SubmitResult(message.recipient_id, connector or "", final_state=State.EXPIRED)
+            expired = SubmitResult(message.recipient_id, connector or "", final_state=State.EXPIRED)
+            return expired, []
         try:
             pdus = segments_for(message, link)
         except Exception:
             log.exception("cannot encode recipient %s", message.recipient_id)
-            return SubmitResult(message.recipient_id, connector, final_state=State.REJECTD)
+            return SubmitResult(message.recipient_id, connector, final_state=State.REJECTD), []
         if len(pdus) == 1:  # the common case: no gather, no task around the one submit
             outcomes: Sequence[Submitted | Refused] = [await link.submitter.submit(pdus[0])]
         else:
             outcomes = await asyncio.gather(*(link.submitter.submit(pdu) for pdu in pdus))
-        return decide(message, connector, outcomes, self._clock(), self._settings.engine.validity_s)
+        answered = [outcome.message_id for outcome in outcomes if isinstance(outcome, Submitted)]
+        validity_s = self._settings.engine.validity_s
+        return decide(message, connector, outcomes, self._clock(), validity_s), answered
 
     async def _idle(self) -> None:
         await idle(self._wake, self._idle_s)

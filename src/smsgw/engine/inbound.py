@@ -20,6 +20,7 @@ from datetime import datetime
 
 from smsgw.config import ConnectorSettings
 from smsgw.domain.numbers import from_smpp_address
+from smsgw.engine.unrecorded import Unrecorded
 from smsgw.errors import BNumberError, StoreError
 from smsgw.smpp.air import MoMessage, Reassembler, decode_mo
 from smsgw.smpp.constants import CommandStatus
@@ -45,6 +46,7 @@ class Inbound:
         monotonic: Callable[[], float] = time.monotonic,
         on_receipt: Callable[[ReceiptUpdate, ReceiptApplied], None] | None = None,
         on_reply: Callable[[IncomingReply, int | None], None] | None = None,
+        unrecorded: Unrecorded | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -52,6 +54,7 @@ class Inbound:
         self._reassembler = Reassembler(reassembly_timeout_s)
         self._on_receipt = on_receipt
         self._on_reply = on_reply
+        self._unrecorded = unrecorded
         self.undecodable = 0
 
     def handler(self, connector: ConnectorSettings) -> DeliverHandler:
@@ -89,6 +92,8 @@ class Inbound:
         update = ReceiptUpdate(
             connector.name, message_id_forms(receipt.message_id), receipt.state, receipt.error
         )
+        if self._unrecorded is not None:  # its submit may be answered but not yet recorded
+            await self._unrecorded.settled(connector.name, update.smsc_id_forms)
         (applied,) = await self._store.apply_receipts([update], self._clock())
         if self._on_receipt is not None:
             self._on_receipt(update, applied)

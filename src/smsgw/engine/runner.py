@@ -16,6 +16,7 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from functools import partial
 
 import httpx
 
@@ -25,6 +26,7 @@ from smsgw.engine.callbacks import Attempt, CallbackSender, CallbackWorker
 from smsgw.engine.dispatcher import Dispatcher, Link
 from smsgw.engine.inbound import Inbound
 from smsgw.engine.metrics import Metrics
+from smsgw.engine.unrecorded import Unrecorded
 from smsgw.smpp.esme import Esme
 from smsgw.smpp.simulator import Simulator
 from smsgw.store.port import Store
@@ -79,8 +81,13 @@ class Engine:
         self._own_client = http_client is None
         self.simulators: dict[str, Simulator] = {}
         self.esmes: dict[str, Esme] = {}
+        self.unrecorded = Unrecorded()
         self.inbound = Inbound(
-            store, clock, on_receipt=self._count_receipt, on_reply=self._count_reply
+            store,
+            clock,
+            on_receipt=self._count_receipt,
+            on_reply=self._count_reply,
+            unrecorded=self.unrecorded,
         )
         self.dispatcher: Dispatcher | None = None
         self.callbacks = CallbackWorker(
@@ -109,6 +116,7 @@ class Engine:
         for connector in self.settings.connectors:
             settings = await self._connector_settings(connector)
             esme = Esme(settings, self.inbound.handler(connector))
+            esme.on_submit_answered = partial(self.unrecorded.answered, connector.name)
             await esme.start()
             self.esmes[connector.name] = esme
             links[connector.name] = Link(connector, esme)
@@ -121,6 +129,7 @@ class Engine:
             lease_s=self.settings.engine.claim_lease_s,
             idle_s=self._dispatcher_idle_s,
             on_result=self._count_result,
+            unrecorded=self.unrecorded,
         )
         self._tasks = [
             asyncio.create_task(self.dispatcher.run(), name="dispatcher"),

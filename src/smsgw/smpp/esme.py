@@ -160,6 +160,7 @@ class _Connection:
         self.bound = asyncio.Event()
         self.finished = asyncio.Event()
         self.on_bound: Callable[[], None] = lambda: None
+        self.on_submit_answered: Callable[[str], None] = _ignore
 
     # --- sending ----------------------------------------------------------------------------
 
@@ -305,6 +306,9 @@ class _Connection:
     def _resolve(self, sequence_number: int, answer: Answer) -> None:
         future = self._pending.pop(sequence_number, None)
         if future is not None and not future.done():
+            if type(answer) is SubmitSmResp and answer.command_status == CommandStatus.ESME_ROK:
+                # Now, before a receipt read right behind it is handled (Esme.on_submit_answered).
+                self.on_submit_answered(answer.message_id)
             future.set_result(answer)
 
     # --- closing ----------------------------------------------------------------------------
@@ -354,6 +358,7 @@ class _Link:
         timeouts: tuple[float, float],
         backoff: Backoff,
         on_request: RequestHandler,
+        on_submit_answered: Callable[[str], None],
     ) -> None:
         self.spec = spec
         self._settings = settings
@@ -361,6 +366,7 @@ class _Link:
         self._response_timeout_s, self._connect_timeout_s = timeouts
         self._backoff = backoff
         self._on_request = on_request
+        self._on_submit_answered = on_submit_answered
         self.connection: _Connection | None = None
         self.changed = asyncio.Event()  # set (and replaced) whenever a connection binds
         self.stopping = False
@@ -393,6 +399,7 @@ class _Link:
         streams[1].transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
         connection = self._new_connection(streams)
         connection.on_bound = self._announce_bind
+        connection.on_submit_answered = self._on_submit_answered
         self.connection = connection
         timers = asyncio.create_task(connection.run_timers(self._on_request))
         try:
@@ -488,6 +495,10 @@ class Esme:
         self._deliveries: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        # Called with the message_id of every accepted submit_sm the moment its response is
+        # read, before a receipt read right behind it reaches the handler (the engine lets such
+        # a receipt wait until the submit is recorded: smsgw/engine/unrecorded.py).
+        self.on_submit_answered: Callable[[str], None] = _ignore
         timeouts = (self._response_timeout_s, self._response_timeout_s)
         self._links = [
             _Link(
@@ -497,6 +508,7 @@ class Esme:
                 timeouts=timeouts,
                 backoff=Backoff(reconnect_backoff, cap=settings.reconnect_max_s),
                 on_request=self._on_request,
+                on_submit_answered=self._submit_answered,
             )
             for spec in _link_specs(settings)
         ]
@@ -608,6 +620,9 @@ class Esme:
 
     # --- receiving --------------------------------------------------------------------------
 
+    def _submit_answered(self, message_id: str) -> None:
+        self.on_submit_answered(message_id)
+
     async def _on_request(self, connection: _Connection, pdu: Pdu) -> None:
         if not isinstance(pdu, DeliverSm | DataSm):
             await connection.send(response_to(pdu, CommandStatus.ESME_RINVCMDID))
@@ -637,6 +652,10 @@ def _link_specs(settings: ConnectorSettings) -> list[_LinkSpec]:
             _LinkSpec(f"{settings.name}/rx", BindReceiver),
         ]
     return [_LinkSpec(settings.name, BindTransceiver)]
+
+
+def _ignore(_message_id: str) -> None:
+    pass
 
 
 def _outcome(connection: _Connection, answer: Answer) -> Submitted | Refused:
