@@ -330,6 +330,21 @@ async def submitted(store: Store, *smsc_ids: str) -> int:
     return due.recipient_id
 
 
+async def delivered_with_callbacks(
+    store: Store, account: Account, prefix: str, count: int, at: datetime
+) -> None:
+    """``count`` recipients of ``account`` delivered at ``at`` (SMSC ids prefix0, prefix1,
+    ...), each with its pending callback row."""
+    numbers = [f"09{ord(prefix[0]):04d}{n:04d}" for n in range(count)]
+    await accepted(store, account, delivery_plan(*numbers, response=RESPONSE))
+    claimed = await store.claim_due(NOW, 10, 60)
+    await store.record_submits(
+        [SubmitResult(due.recipient_id, "c1", (f"{prefix}{n}",)) for n, due in enumerate(claimed)],
+        NOW,
+    )
+    await store.apply_receipts([receipt(f"{prefix}{n}", State.DELIVRD) for n in range(count)], at)
+
+
 async def settled_with_callback(store: Store, username: str = "alice", smsc_id: str = "s1") -> None:
     account = await new_account(store, username)
     await accepted(store, account, delivery_plan(response=RESPONSE))
@@ -571,14 +586,7 @@ class DeliveryContract:
     async def test_callback_claim_is_fair_between_accounts(self, store: Store) -> None:
         """per_account caps one account's rows in a claim, so another's are claimed too."""
         alice = await new_account(store, "alice")
-        numbers = [f"09111111{n:02d}" for n in range(5)]
-        await accepted(store, alice, delivery_plan(*numbers, response=RESPONSE))
-        claimed = await store.claim_due(NOW, 10, 60)
-        await store.record_submits(
-            [SubmitResult(due.recipient_id, "c1", (f"a{n}",)) for n, due in enumerate(claimed)],
-            NOW,
-        )
-        await store.apply_receipts([receipt(f"a{n}", State.DELIVRD) for n in range(5)], NOW)
+        await delivered_with_callbacks(store, alice, "a", 5, NOW)
         bob = await new_account(store, "bob")
         await accepted(store, bob, delivery_plan(response=RESPONSE))
         await submitted(store, "b0")
@@ -593,21 +601,9 @@ class DeliveryContract:
         """A claim smaller than the backlog shares itself between accounts, even when one
         account's callbacks are all older than the other's."""
         alice = await new_account(store, "alice")
-        numbers = [f"09111111{n:02d}" for n in range(6)]
-        await accepted(store, alice, delivery_plan(*numbers, response=RESPONSE))
-        claimed = await store.claim_due(NOW, 10, 60)
-        await store.record_submits(
-            [SubmitResult(due.recipient_id, "c1", (f"a{n}",)) for n, due in enumerate(claimed)],
-            NOW,
-        )
-        await store.apply_receipts([receipt(f"a{n}", State.DELIVRD) for n in range(6)], NOW)
+        await delivered_with_callbacks(store, alice, "a", 6, NOW)
         bob = await new_account(store, "bob")
-        await accepted(store, bob, delivery_plan("0922222201", "0922222202", response=RESPONSE))
-        due = await store.claim_due(NOW, 10, 60)
-        await store.record_submits(
-            [SubmitResult(d.recipient_id, "c1", (f"b{n}",)) for n, d in enumerate(due)], NOW
-        )
-        await store.apply_receipts([receipt(f"b{n}", State.DELIVRD) for n in range(2)], LATER)
+        await delivered_with_callbacks(store, bob, "b", 2, LATER)
         jobs = await store.claim_callbacks(LATER, 4, 30, per_account=100)
         assert sorted(job.account_id for job in jobs) == sorted([alice.id] * 2 + [bob.id] * 2)
         oldest_alice = min(job.id for job in jobs if job.account_id == alice.id)
