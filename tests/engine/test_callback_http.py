@@ -15,17 +15,13 @@ import uvloop
 from smsgw.engine import callback_http
 from smsgw.engine.callback_http import (
     BODY_LIMIT,
-    AiohttpGetter,
     CallbackTransportError,
     HttpGetter,
     HttptoolsGetter,
 )
 
 GetterFactory = Callable[[float], HttpGetter]
-GETTERS = [
-    pytest.param(AiohttpGetter, id="aiohttp"),
-    pytest.param(HttptoolsGetter, id="httptools"),
-]
+GETTERS = [pytest.param(HttptoolsGetter, id="httptools")]
 
 
 @dataclass

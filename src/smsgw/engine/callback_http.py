@@ -9,9 +9,9 @@ uvloop; the CPU of the client process alone): ``HttptoolsGetter`` 28-43 us per r
 aiohttp at 197 us, httpx at 1,620 us and a bare asyncio streams client at 35-40 us. So the
 engine sends callbacks with ``HttptoolsGetter``, asyncio Protocols and httptools' C parser with
 nothing else per request: about 50 us of CPU less per callback than aiohttp, of the gateway's
-0.8 ms per message. ``AiohttpGetter`` stays for the bench's comparison, and ``HttpxGetter``
-adapts an ``httpx.AsyncClient`` to the same port, so tests can answer with
-``httpx.MockTransport``.
+0.8 ms per message. The aiohttp adapter it is measured against lives in the bench (aiohttp is
+a test extra, not a dependency of the gateway); ``HttpxGetter`` adapts an
+``httpx.AsyncClient`` to the same port, so tests can answer with ``httpx.MockTransport``.
 
 Every adapter sends one GET, never follows redirects, bounds the whole exchange by the
 timeout, and reports a transport failure as ``CallbackTransportError`` with a short message.
@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import Protocol, cast
 from urllib.parse import quote, unquote, urlsplit
 
-import aiohttp
 import httptools
 import httpx
 
@@ -527,40 +526,6 @@ def _replace_default(head: str, name: str) -> str:
     return "".join(
         line for line in head.splitlines(keepends=True) if not line.lower().startswith(prefix)
     )
-
-
-class AiohttpGetter:
-    """Pooled keep-alive GETs over one aiohttp session, created on first use (in the loop)."""
-
-    def __init__(self, timeout_s: float, *, per_host: int = CONNECTIONS_PER_HOST) -> None:
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._per_host = per_host
-        self._session: aiohttp.ClientSession | None = None
-
-    async def get(self, url: str, headers: Mapping[str, str]) -> HttpAnswer:
-        session = self._session or self._open()
-        try:
-            async with session.get(url, headers=headers, allow_redirects=False) as response:
-                return HttpAnswer(response.status, await response.text(errors="replace"))
-        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
-            raise CallbackTransportError(_describe(error)) from error
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _open(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(
-            limit=MAX_CONNECTIONS,
-            limit_per_host=self._per_host,
-            # Resolve at each new connection, as the SSRF check just did, never from a cache.
-            use_dns_cache=False,
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector, timeout=self._timeout, cookie_jar=aiohttp.DummyCookieJar()
-        )
-        return self._session
 
 
 class HttpxGetter:
