@@ -235,10 +235,19 @@ async def _take_held(conn: Connection, keys: list[SmscKey], now: datetime) -> li
         " GROUP BY h.connector, h.forms, h.state, h.error, h.received_at ORDER BY MIN(h.id)",
         *_columns(keys, 2),
     )
-    await conn.executemany(
-        "DELETE FROM held_receipts WHERE connector = $1 AND forms = $2",
-        list(dict.fromkeys((row["connector"], row["forms"]) for row in rows)),
-    )
+    # Every row of a taken receipt (one per form), each found through its own (connector,
+    # smsc_id): matching on (connector, forms) would scan all the connector's held rows.
+    taken = [
+        (connector, form, forms)
+        for connector, forms in dict.fromkeys((row["connector"], row["forms"]) for row in rows)
+        for form in dict.fromkeys(forms.split(_FORMS_SEPARATOR))
+    ]
+    if taken:
+        await conn.execute(
+            "DELETE FROM held_receipts AS h USING unnest($1::text[], $2::text[], $3::text[])"
+            " AS k(c, i, f) WHERE h.connector = k.c AND h.smsc_id = k.i AND h.forms = k.f",
+            *_columns(taken, 3),
+        )
     return [
         TimedReceipt(
             ReceiptUpdate(
