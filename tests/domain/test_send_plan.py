@@ -137,6 +137,11 @@ def test_private_callback_allowed_by_operator() -> None:
         ({"dstaddr": CN, "smbody": "x", "encoding": "PUSH"}, EncodingError, CN),
         ({"dstaddr": "0912345678"}, CgiError, "smbody"),
         ({"dstaddr": "0912345678", "smbody": ""}, CgiError, "smbody"),
+        (
+            {"dstaddr": "0912345678", "smbody": "a\x00b", "encoding": "UCS2"},
+            CgiError,
+            "smbody holds a NUL character",
+        ),
         ({"dstaddr": "0912345678", "smbody": "x", "encoding": "PUSH"}, CgiError, "wapurl"),
         (
             {"dstaddr": "0912345678", "smbody": "x", "encoding": "LBIG5", "replyurl": "http://a.b"},

@@ -74,6 +74,10 @@ def plan_send(
     smbody = params.get("smbody", "")
     if not smbody:
         raise CgiError(detail="smbody")
+    if "\x00" in smbody:
+        # No text a handset shows holds U+0000, and PostgreSQL text cannot store it: the
+        # same clear refusal on every backend rather than a -10 on one of them.
+        raise CgiError(detail="smbody holds a NUL character")
     options = _options(params, encoding, now, allow_private=allow_private)
     text = plan_text(encoding, smbody, options.wapurl)
     return _priced(encoding, text, numbers, options, rates)
