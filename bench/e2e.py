@@ -42,6 +42,7 @@ import uvicorn
 import uvloop
 
 from smsgw.api.app import Receive, Scope, Send
+from smsgw.domain.delivery import acknowledgement
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
@@ -63,7 +64,6 @@ from common import (
 POSTGRES = os.environ.get(
     "SMSGW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-MAGIC = "magicid=tccrd_sms_gateway_rpack"
 PERCENTILES = (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))
 
 
@@ -171,7 +171,7 @@ class Receiver:
         else:
             self.arrivals[key] = arrived
             self._check_complete()
-        await _answer(send, 200, f"{MAGIC}\nmsgid={msgid}\n".encode())
+        await _answer(send, 200, acknowledgement(msgid).encode())
 
     def expect(self, count: int) -> None:
         """Set ``complete`` once ``count`` distinct callbacks have arrived."""

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smsgw.domain.delivery import (
+    acknowledgement,
     callback_url,
     dlr_query,
     is_ack,
@@ -114,3 +115,10 @@ def test_ack_needs_both_lines() -> None:
     assert not is_ack("magicid=tccrd_sms_gateway_rpack\nmsgid=13\n", 12)
     assert not is_ack("msgid=12\n", 12)
     assert not is_ack("magicid=tccrd_sms_gateway_rpack msgid=12", 12)
+
+
+def test_the_acknowledgement_is_what_is_ack_accepts() -> None:
+    """The demo endpoint and the test receivers answer with it; the worker must accept it."""
+    assert acknowledgement(42) == "magicid=tccrd_sms_gateway_rpack\nmsgid=42\n"
+    assert is_ack(acknowledgement(42), 42)
+    assert not is_ack(acknowledgement(42), 43)

@@ -12,6 +12,8 @@ from urllib.parse import parse_qsl
 
 import uvicorn
 
+from smsgw.domain.delivery import acknowledgement
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 
@@ -101,7 +103,7 @@ class Receiver:
             return 503, b"busy"
         if not self.ack_magic:
             return 200, b"ok"
-        return 200, f"magicid=tccrd_sms_gateway_rpack\nmsgid={params.get('msgid', '')}\n".encode()
+        return 200, acknowledgement(params.get("msgid", "")).encode()
 
 
 async def serve(app: Any) -> tuple[uvicorn.Server, asyncio.Task[None], socket.socket]:

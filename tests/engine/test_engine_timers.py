@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from smsgw.config import DEFAULT_CONNECTOR, Settings, WebhookSettings
+from smsgw.domain.delivery import acknowledgement
 from smsgw.domain.model import State
 from smsgw.domain.pricing import Rates
 from smsgw.domain.send import plan_send
@@ -21,7 +22,6 @@ from smsgw.store.records import DueMessage, SubmitResult
 
 START = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 THROTTLED = Refused(CommandStatus.ESME_RTHROTTLED, temporary=True, reason="throttled")
-ACK = "magicid=tccrd_sms_gateway_rpack\nmsgid={}\n"
 
 
 async def accepted(store: MemoryStore, clock: FakeClock, **params: str) -> int:
@@ -136,7 +136,8 @@ async def test_callback_retry_waits_for_its_delay() -> None:
     answers = iter([httpx.Response(503), None])
 
     def answer(request: httpx.Request) -> httpx.Response:
-        return next(answers) or httpx.Response(200, text=ACK.format(request.url.params["msgid"]))
+        ack = acknowledgement(request.url.params["msgid"])
+        return next(answers) or httpx.Response(200, text=ack)
 
     webhooks = WebhookSettings(retry_delays_s=(30.0, 120.0, 600.0))
     worker = worker_for(store, clock, httpx.MockTransport(answer), webhooks)

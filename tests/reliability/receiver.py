@@ -15,6 +15,8 @@ from urllib.parse import parse_qsl
 
 import uvicorn
 
+from smsgw.domain.delivery import acknowledgement
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Key = tuple[int, str]  # (msgid, number)
@@ -56,7 +58,7 @@ class CallbackReceiver:
         self.received[key] += 1
         if key in self.acknowledged:
             self.repeats.append(Repeat(key, self.run))
-        body = f"magicid=tccrd_sms_gateway_rpack\nmsgid={key[0]}\n".encode()
+        body = acknowledgement(key[0]).encode()
         headers = [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})

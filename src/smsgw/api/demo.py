@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
+from smsgw.domain.delivery import acknowledgement
+
 log = logging.getLogger("smsgw.demo")
 
 Scope = MutableMapping[str, Any]
@@ -37,7 +39,7 @@ class DemoReceiver:
             self.hits.append(f"{path[1:]} {query}")
             log.info("demo endpoint got a %s callback: %s", path[1:], query)
             msgid = dict(parse_qsl(query)).get("msgid", "")
-            body = f"magicid=tccrd_sms_gateway_rpack\nmsgid={msgid}\n"
+            body = acknowledgement(msgid)
         else:
             body = "try /demo/dlr, /demo/reply or /demo/log\n"
         data = body.encode()

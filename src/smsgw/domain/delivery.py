@@ -96,6 +96,11 @@ def next_attempt(attempts_done: int, delays: Sequence[float], now: datetime) -> 
     return now + timedelta(seconds=delays[attempts_done - 1])
 
 
+def acknowledgement(msgid: int | str) -> str:
+    """The answer by which a customer's endpoint acknowledges a callback for ``msgid``."""
+    return f"{MAGIC_ID_LINE}\nmsgid={msgid}\n"
+
+
 def is_ack(body: str, msgid: int) -> bool:
     """Whether a callback answer holds the magic acknowledgement lines for ``msgid``."""
     lines = {line.strip() for line in body.splitlines()}
