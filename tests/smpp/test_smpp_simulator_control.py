@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 import uvicorn
+from tests.reliability.audit import parse_submit
 from tests.smpp.simulator_client import Client
 
 from smsgw.cli import main
@@ -175,3 +176,34 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+async def test_get_submitted_lists_each_accepted_submit_in_order(
+    running: Running,
+) -> None:
+    """GET /submitted answers each submit's destination, esm_class, data_coding, short_message."""
+    simulator, url = running.simulator, running.control_url
+    client = await Client.connect(running.smpp_port)
+    try:
+        assert await client.bind("transmitter") == CommandStatus.ESME_ROK
+        for text in (b"crash000001 hello", b"crash000002 hello"):
+            await client.submit("886912345678", short_message=text, registered_delivery=0)
+        async with httpx.AsyncClient(base_url=url) as http:
+            entries = (await http.get("/submitted")).json()
+    finally:
+        await client.close()
+    assert [parse_submit(entry).token for entry in entries] == ["crash000001", "crash000002"]
+    assert entries[0] == {
+        "destination": "886912345678",
+        "esm_class": 0,
+        "data_coding": 0,
+        "short_message": b"crash000001 hello".hex(),
+    }
+    assert len(simulator.submitted) == 2
+
+
+async def test_post_submitted_is_not_allowed(running: Running) -> None:
+    """POST /submitted answers 405."""
+    async with httpx.AsyncClient(base_url=running.control_url) as http:
+        response = await http.post("/submitted")
+    assert response.status_code == 405
