@@ -78,6 +78,16 @@ _OPERATIONS: Final = (
     ),
 )
 
+_CODE: Final[Schema] = {"type": "string", "pattern": "^-?[0-9]+$"}
+
+
+def _results_of(item: Schema, **array: int) -> Schema:
+    """The JSON shape of the list replies: ``{"results": {"result": [item, ...]}}``."""
+    result = {"type": "array", **array, "items": item}
+    inner = {"type": "object", "required": ["result"], "properties": {"result": result}}
+    return {"type": "object", "required": ["results"], "properties": {"results": inner}}
+
+
 _COMPONENTS: Final[Schema] = {
     "schemas": {
         "SendReply": {
@@ -89,63 +99,34 @@ _COMPONENTS: Final[Schema] = {
                     "required": ["msgid", "statuscode", "statusstr", "point"],
                     "properties": {
                         "msgid": {"type": "integer"},
-                        "statuscode": {"type": "string", "pattern": "^-?[0-9]+$"},
+                        "statuscode": _CODE,
                         "statusstr": _STRING,
                         "point": {"type": "integer", "minimum": 0},
                     },
                 }
             },
         },
-        "QueryReply": {
-            "type": "object",
-            "required": ["results"],
-            "properties": {
-                "results": {
-                    "type": "object",
-                    "required": ["result"],
-                    "properties": {
-                        "result": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "required": ["statusCode", "statusStr", "cellphone"],
-                                "properties": {
-                                    "statusCode": {"type": "string", "pattern": "^-?[0-9]+$"},
-                                    "statusStr": _STRING,
-                                    "cellphone": _STRING,
-                                    "msgid": {"type": ["integer", "null"]},
-                                },
-                            },
-                        }
-                    },
-                }
+        "QueryReply": _results_of(
+            {
+                "type": "object",
+                "required": ["statusCode", "statusStr", "cellphone"],
+                "properties": {
+                    "statusCode": _CODE,
+                    "statusStr": _STRING,
+                    "cellphone": _STRING,
+                    "msgid": {"type": ["integer", "null"]},
+                },
+            }
+        ),
+        "PointReply": _results_of(
+            {
+                "type": "object",
+                "required": ["statuscode", "point"],
+                "properties": {"statuscode": _CODE, "point": _CODE},
             },
-        },
-        "PointReply": {
-            "type": "object",
-            "required": ["results"],
-            "properties": {
-                "results": {
-                    "type": "object",
-                    "required": ["result"],
-                    "properties": {
-                        "result": {
-                            "type": "array",
-                            "minItems": 1,
-                            "maxItems": 1,
-                            "items": {
-                                "type": "object",
-                                "required": ["statuscode", "point"],
-                                "properties": {
-                                    "statuscode": {"type": "string", "pattern": "^-?[0-9]+$"},
-                                    "point": {"type": "string", "pattern": "^-?[0-9]+$"},
-                                },
-                            },
-                        }
-                    },
-                }
-            },
-        },
+            minItems=1,
+            maxItems=1,
+        ),
     }
 }
 
