@@ -292,16 +292,17 @@ class SqliteStore:
             await writer.stop()
 
     def _connection(self, *, query_only: bool) -> sqlite3.Connection:
+        factory = sqlite3.Connection if query_only else WriterConnection
         conn = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, factory=WriterConnection
+            self.path, isolation_level=None, check_same_thread=False, factory=factory
         )
         try:
             for pragma in self._pragmas:
                 _with_lock_retries(conn, pragma)
-            if query_only:
-                conn.execute("PRAGMA query_only=ON")
-            else:
+            if isinstance(conn, WriterConnection):
                 conn.hold_write_lock(self.path)
+            else:
+                conn.execute("PRAGMA query_only=ON")
         except BaseException:
             conn.close()
             raise
