@@ -12,6 +12,7 @@ from smsgw.domain.delivery import acknowledgement
 from smsgw.domain.model import State
 from smsgw.domain.pricing import Rates
 from smsgw.domain.send import plan_send
+from smsgw.engine.callback_http import HttpxGetter
 from smsgw.engine.callbacks import CallbackSender, CallbackWorker
 from smsgw.engine.dispatcher import RETRY_DELAYS_S, Dispatcher, Link
 from smsgw.engine.testing import FakeClock, ScriptedSubmitter
@@ -118,7 +119,7 @@ def worker_for(
         return addresses or ["93.184.216.34"]
 
     client = httpx.AsyncClient(transport=handler)
-    sender = CallbackSender(webhooks, client, resolver=resolver)
+    sender = CallbackSender(webhooks, HttpxGetter(client), resolver=resolver)
     return CallbackWorker(store, sender, webhooks, clock)
 
 

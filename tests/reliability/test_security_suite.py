@@ -15,6 +15,7 @@ import pytest
 
 from smsgw.config import WebhookSettings
 from smsgw.engine import accounts
+from smsgw.engine.callback_http import HttpxGetter
 from smsgw.engine.callbacks import CallbackSender, CallbackWorker
 from smsgw.engine.testing import FakeClock
 from smsgw.store.memory import MemoryStore
@@ -114,7 +115,8 @@ async def test_localhost_resolved_by_the_real_resolver_is_refused_at_callback_ti
     transport = recording_transport(contacted)
     webhooks = WebhookSettings(allow_private_networks=False, retry_delays_s=(0.0,))
     async with httpx.AsyncClient(transport=transport) as client:
-        worker = CallbackWorker(store, CallbackSender(webhooks, client), webhooks, clock)
+        sender = CallbackSender(webhooks, HttpxGetter(client))
+        worker = CallbackWorker(store, sender, webhooks, clock)
         assert await send(worker) == 1
     assert contacted == []
     (row,) = await store.list_callbacks(None, None, 10)

@@ -30,9 +30,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from http import HTTPStatus
 from urllib.parse import urlsplit
-
-import httpx
 
 from smsgw.config import WebhookSettings
 from smsgw.domain.delivery import is_ack, next_attempt
@@ -42,7 +41,6 @@ from smsgw.engine.callback_http import (
     CallbackTransportError,
     HttpAnswer,
     HttpGetter,
-    HttpxGetter,
 )
 from smsgw.engine.pacing import idle, settle
 from smsgw.store.port import Store
@@ -81,13 +79,13 @@ class CallbackSender:
     def __init__(
         self,
         settings: WebhookSettings,
-        client: HttpGetter | httpx.AsyncClient,
+        client: HttpGetter,
         *,
         resolver: Resolver = resolve_host,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
-        self._client = HttpxGetter(client) if isinstance(client, httpx.AsyncClient) else client
+        self._client = client
         self._resolve = resolver
         self._wall_clock = wall_clock
 
@@ -132,7 +130,7 @@ def _is_literal(host: str) -> bool:
 def _judge(job: CallbackJob, answer: HttpAnswer) -> str | None:
     if job.kind == "mo":
         return None if answer.is_success else f"HTTP {answer.status}"
-    if answer.status != httpx.codes.OK:
+    if answer.status != HTTPStatus.OK:
         return f"HTTP {answer.status}"
     if job.msgid is None or not is_ack(answer.text, job.msgid):
         return "no acknowledgement in the answer"

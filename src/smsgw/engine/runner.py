@@ -18,10 +18,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from functools import partial
 
-import httpx
-
 from smsgw.config import ConnectorSettings, Settings
-from smsgw.engine.callback_http import HttpGetter, HttptoolsGetter, HttpxGetter
+from smsgw.engine.callback_http import HttpGetter, HttptoolsGetter
 from smsgw.engine.callbacks import Attempt, CallbackSender, CallbackWorker
 from smsgw.engine.dispatcher import Dispatcher, Link
 from smsgw.engine.inbound import Inbound
@@ -66,19 +64,15 @@ class Engine:
         clock: Clock,
         *,
         metrics: Metrics | None = None,
-        http_client: httpx.AsyncClient | None = None,
+        http: HttpGetter | None = None,
         dispatcher_idle_s: float = 0.2,
     ) -> None:
         self.settings = settings
         self.store = store
         self.clock = clock
         self.metrics = metrics or Metrics()
-        self._client: HttpGetter = (
-            HttpxGetter(http_client)
-            if http_client is not None
-            else HttptoolsGetter(settings.webhooks.timeout_s)
-        )
-        self._own_client = http_client is None
+        self._client = http or HttptoolsGetter(settings.webhooks.timeout_s)
+        self._own_client = http is None
         self.simulators: dict[str, Simulator] = {}
         self.esmes: dict[str, Esme] = {}
         self.unrecorded = Unrecorded()
