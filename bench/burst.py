@@ -35,10 +35,10 @@ from common import (
     exit_on_sigterm,
     free_port,
     gateway_env,
+    log_tail_on_failure,
     numbers,
     percentile,
     prepare_database,
-    print_log_tail,
     reply_fields,
     running_gateway,
     scrape_async,
@@ -193,12 +193,11 @@ def run(args: argparse.Namespace) -> None:
         )
         prepare_database(env, points=args.messages * 4 + 1_000_000)
         log = directory / "server.log"
-        try:
-            with running_gateway(env, port, log, bound_metrics_port=metrics_port) as server_pid:
-                asyncio.run(burst(args, port, metrics_port, server_pid))
-        except BaseException:
-            print_log_tail(log)
-            raise
+        with (
+            log_tail_on_failure(log),
+            running_gateway(env, port, log, bound_metrics_port=metrics_port) as server_pid,
+        ):
+            asyncio.run(burst(args, port, metrics_port, server_pid))
 
 
 def main() -> None:

@@ -213,6 +213,16 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+@contextlib.contextmanager
+def log_tail_on_failure(log: Path) -> Iterator[None]:
+    """The server log's last lines on stderr when the block fails, then the failure."""
+    try:
+        yield
+    except BaseException:
+        print_log_tail(log)
+        raise
+
+
 def print_log_tail(log: Path, lines: int = 20) -> None:
     with contextlib.suppress(OSError):
         tail = log.read_text(errors="replace").splitlines()[-lines:]

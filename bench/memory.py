@@ -29,8 +29,8 @@ from common import (
     exit_on_sigterm,
     free_port,
     gateway_env,
+    log_tail_on_failure,
     prepare_database,
-    print_log_tail,
     running_gateway,
     running_simulator,
     scrape,
@@ -93,12 +93,9 @@ def run(args: argparse.Namespace) -> None:
             url = f"sqlite:///{directory / 'memory.db'}"
             env = gateway_env(url, port, config, **engine_mode_env("in-process", port))
             prepare_database(env, points=args.messages * 4)
-            try:
+            with log_tail_on_failure(log):
                 accept_phase(args, env, port, log)
                 queued_phase(args, env, port, log)
-            except BaseException:
-                print_log_tail(log)
-                raise
 
 
 def main() -> None:

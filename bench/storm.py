@@ -37,8 +37,8 @@ from common import (
     exit_on_sigterm,
     free_port,
     gateway_env,
+    log_tail_on_failure,
     prepare_database,
-    print_log_tail,
     running_gateway,
     running_simulator,
     scrape_async,
@@ -117,15 +117,14 @@ def run(args: argparse.Namespace) -> None:
             )
             prepare_database(env, points=args.messages * 4)
             log = directory / "server.log"
-            try:
-                with running_gateway(env, port, log, bound_metrics_port=metrics_port) as server_pid:
-                    cpu_started = tree_cpu_s(server_pid)
-                    phase = asyncio.run(storm(args, (port, metrics_port), simulator))
-                    cpu_s = tree_cpu_s(server_pid) - cpu_started
-                    report(args, phase, cpu_s, tree_peak_rss_mb(server_pid)[1])
-            except BaseException:
-                print_log_tail(log)
-                raise
+            with (
+                log_tail_on_failure(log),
+                running_gateway(env, port, log, bound_metrics_port=metrics_port) as server_pid,
+            ):
+                cpu_started = tree_cpu_s(server_pid)
+                phase = asyncio.run(storm(args, (port, metrics_port), simulator))
+                cpu_s = tree_cpu_s(server_pid) - cpu_started
+                report(args, phase, cpu_s, tree_peak_rss_mb(server_pid)[1])
 
 
 def report(args: argparse.Namespace, phase: Phase, cpu_s: float, rss_mb: float) -> None:
