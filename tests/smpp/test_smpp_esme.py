@@ -52,14 +52,6 @@ class Handler:
         return self.status
 
 
-@pytest.fixture
-async def smsc() -> AsyncIterator[FakeSmsc]:
-    fake = FakeSmsc()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
 def settings_for(smsc: FakeSmsc, **overrides: Any) -> ConnectorSettings:
     server = smsc._server
     assert server is not None

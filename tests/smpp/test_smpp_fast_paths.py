@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import given, settings
@@ -25,17 +24,6 @@ from smsgw.smpp.constants import CommandStatus
 from smsgw.smpp.errors import LocalProtocolError, PduDecodeError
 from smsgw.smpp.esme import Submitted
 from smsgw.smpp.pdu import DeliverSm, Pdu, SubmitSm
-
-if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
-
-@pytest.fixture
-async def smsc() -> AsyncIterator[FakeSmsc]:
-    fake = FakeSmsc()
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 def _field_by_field_body(pdu: Pdu) -> bytes:
