@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import socket
 import ssl
 from collections.abc import AsyncIterator
 from ipaddress import ip_network
@@ -13,7 +11,6 @@ from pathlib import Path
 import httpx
 import pytest
 import trustme
-import uvicorn
 
 from smsgw.api.app import SmsgoApp, redact_query
 from smsgw.config import load_settings
@@ -21,9 +18,10 @@ from smsgw.domain.lockout import Lockout
 from smsgw.engine import accounts
 from smsgw.engine.auth import Authenticator
 from smsgw.engine.gateway import Gateway
-from smsgw.server import build, utc_now, uvicorn_config
+from smsgw.server import build
 from tests.api.conftest import PASSWORD, Env
 from tests.api.test_send import lines
+from tests.live import serving, with_account
 
 API_KEY = "api-key-0123456789"
 
@@ -160,21 +158,9 @@ async def tls_server(tmp_path: Path) -> AsyncIterator[tuple[int, trustme.CA]]:
         },
     )
     runtime = build(settings)
-    await runtime.store.upgrade()
-    await runtime.store.open()
-    await accounts.create_account(runtime.store, "alice", PASSWORD, 7, utc_now())
-    await runtime.store.close()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    server = uvicorn.Server(uvicorn_config(runtime, settings, log_level="warning"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        yield sock.getsockname()[1], ca
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
+    await with_account(runtime, "alice", PASSWORD, 7)
+    async with serving(runtime, settings) as port:
+        yield port, ca
 
 
 async def test_tls_serves_https_and_refuses_plain_http(tls_server: tuple[int, trustme.CA]) -> None:

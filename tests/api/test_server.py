@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-import uvicorn
 
 from smsgw.config import load_settings
 from smsgw.domain.times import format_taipei
-from smsgw.engine import accounts
-from smsgw.server import build, utc_now, uvicorn_config
+from smsgw.server import build, utc_now
 from tests.api.conftest import PASSWORD
 from tests.api.test_send import lines
+from tests.live import serving, with_account
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -29,22 +26,9 @@ ALICE = {"username": "alice", "password": PASSWORD}
 async def base_url(tmp_path: Path) -> AsyncIterator[str]:
     settings = load_settings(None, {"SMSGW_DATABASE_URL": f"sqlite:///{tmp_path / 'gw.db'}"})
     runtime = build(settings)
-    await runtime.store.upgrade()
-    await runtime.store.open()
-    await accounts.create_account(runtime.store, "alice", PASSWORD, 100, utc_now())
-    await runtime.store.close()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn_config(runtime, settings, log_level="warning"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
+    await with_account(runtime, "alice", PASSWORD, 100)
+    async with serving(runtime, settings) as port:
         yield f"http://127.0.0.1:{port}/sms_gw"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])

@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from smsgw.config import load_settings
-from smsgw.engine import accounts
-from smsgw.server import build, utc_now, uvicorn_config
+from smsgw.server import build
 from tests.api.test_send import lines
+from tests.live import serving, with_account
 
 PASSWORD = "hostile-pass-3"
 ALICE = {"username": "alice", "password": PASSWORD}
@@ -44,21 +42,9 @@ class Live:
 async def live(tmp_path: Path) -> AsyncIterator[Live]:
     settings = load_settings(None, {"SMSGW_DATABASE_URL": f"sqlite:///{tmp_path / 'gw.db'}"})
     runtime = build(settings)
-    await runtime.store.upgrade()
-    await runtime.store.open()
-    await accounts.create_account(runtime.store, "alice", PASSWORD, 100, utc_now())
-    await runtime.store.close()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    server = uvicorn.Server(uvicorn_config(runtime, settings, log_level="warning"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        yield Live("127.0.0.1", sock.getsockname()[1])
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
+    await with_account(runtime, "alice", PASSWORD, 100)
+    async with serving(runtime, settings) as port:
+        yield Live("127.0.0.1", port)
 
 
 async def balance(live: Live) -> str:
