@@ -369,7 +369,8 @@ def die_with_parent(parent: int) -> None:
 
 
 async def _engine_main(settings: Settings) -> None:
-    store = open_store(settings.database.url)
+    # Writes on the loop's thread: nothing else runs in this process (see SqliteStore).
+    store = open_store(settings.database.url, inline_writes=True)
     if _upgrades_itself(settings):
         await store.upgrade()
     await store.open()

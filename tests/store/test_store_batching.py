@@ -86,34 +86,54 @@ async def test_close_drains_then_refuses() -> None:
         await group.submit(3)
 
 
-async def lingering_after_first_commit(
-    group: GroupCommit[int, int], commit: RecordingCommit
-) -> asyncio.Task[int]:
-    """Commit item 1, queue item 2 during that commit; return item 2's task, now lingering."""
-    first = asyncio.create_task(group.submit(1))
-    await commit.started.wait()
-    second = asyncio.create_task(group.submit(2))
-    commit.started.clear()
+async def lingering(group: GroupCommit[int, int], item: int) -> asyncio.Task[int]:
+    """Submit ``item`` and return its task once the flusher waits for more."""
+    task = asyncio.create_task(group.submit(item))
+    await until_lingering(group)
+    return task
+
+
+async def until_lingering(group: GroupCommit[int, int]) -> None:
+    """A few turns of the loop (not a delay): the submit, then the flusher's start."""
+    for _ in range(10):
+        if group.lingering:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the flusher does not linger")
+
+
+async def test_a_short_queue_waits_for_min_batch() -> None:
+    """Fewer than min_batch queued items wait for more and leave together."""
+    commit = RecordingCommit()
     commit.release.set()
-    assert await first == 10
-    return second
+    group = GroupCommit(commit, min_batch=2, linger_s=60)
+    first = await lingering(group, 1)
+    assert not commit.started.is_set()
+    assert [await group.submit(2), await first] == [20, 10]
+    assert commit.batches == [[1, 2]]
 
 
-async def test_after_a_commit_a_short_queue_waits_for_min_batch() -> None:
-    """Right after a commit, fewer than min_batch queued items wait and leave together."""
+async def test_after_a_commit_a_short_queue_waits_again() -> None:
+    """Items queued during a commit, fewer than min_batch, wait for more after it."""
     commit = RecordingCommit()
     group = GroupCommit(commit, min_batch=2, linger_s=60)
-    second = await lingering_after_first_commit(group, commit)
+    first = asyncio.gather(group.submit(1), group.submit(2))
+    await commit.started.wait()
+    third = asyncio.create_task(group.submit(3))
+    commit.started.clear()
+    commit.release.set()
+    assert list(await first) == [10, 20]
+    await until_lingering(group)
     assert not commit.started.is_set()
-    assert list(await asyncio.gather(second, group.submit(3))) == [20, 30]
-    assert commit.batches == [[1], [2, 3]]
+    assert [await group.submit(4), await third] == [40, 30]
+    assert commit.batches == [[1, 2], [3, 4]]
 
 
-async def test_an_item_reaching_an_idle_group_commits_at_once() -> None:
-    """With nothing committing, an item is committed at once, whatever the linger."""
+async def test_without_a_linger_an_item_commits_at_once() -> None:
+    """With no linger_s, a lone item reaching an idle group is committed at once."""
     commit = RecordingCommit()
     commit.release.set()
-    group = GroupCommit(commit, min_batch=100, linger_s=60)
+    group = GroupCommit(commit, min_batch=100)
     assert [await group.submit(1), await group.submit(2)] == [10, 20]
     assert commit.batches == [[1], [2]]
 
@@ -121,20 +141,21 @@ async def test_an_item_reaching_an_idle_group_commits_at_once() -> None:
 async def test_the_linger_is_bounded() -> None:
     """A short queue that never reaches min_batch still commits once the linger is over."""
     commit = RecordingCommit()
+    commit.release.set()
     group = GroupCommit(commit, min_batch=100, linger_s=0.001)
-    second = await lingering_after_first_commit(group, commit)
-    assert await second == 20
-    assert commit.batches == [[1], [2]]
+    assert await group.submit(1) == 10
+    assert commit.batches == [[1]]
 
 
 async def test_close_ends_the_linger_and_commits_what_waits() -> None:
     """close() does not wait out the linger: queued items commit at once."""
     commit = RecordingCommit()
+    commit.release.set()
     group = GroupCommit(commit, min_batch=100, linger_s=60)
-    second = await lingering_after_first_commit(group, commit)
+    first = await lingering(group, 1)
     await group.close()
-    assert await second == 20
-    assert commit.batches == [[1], [2]]
+    assert await first == 10
+    assert commit.batches == [[1]]
 
 
 async def test_submit_all_commits_its_items_together_and_answers_in_order() -> None:

@@ -68,6 +68,30 @@ class TestSqliteStore(SqlStoreContract):
         return count
 
 
+class TestSqliteStoreWritingInline(TestSqliteStore):
+    """The same contract with the writes on the event loop's thread (the engine's processes)."""
+
+    @pytest.fixture
+    def make_store(self, tmp_path: Path) -> MakeStore:
+        async def make() -> Store:
+            return SqliteStore(tmp_path / "smsgw.db", msgid_block=3, inline_writes=True)
+
+        return make
+
+
+async def test_inline_writes_run_on_the_loops_thread(tmp_path: Path) -> None:
+    """Inline, a write is done by the caller's thread; otherwise by the writer thread."""
+    for inline, expected in ((True, True), (False, False)):
+        worker = _Worker(f"inline-{inline}", inline=inline)
+        await worker.start(lambda: sqlite3.connect(tmp_path / "w.db", check_same_thread=False))
+        try:
+            caller = threading.get_ident()
+            writer = await worker.run(lambda _: threading.get_ident())
+        finally:
+            await worker.stop()
+        assert (writer == caller) is expected
+
+
 async def test_open_refuses_a_database_without_schema(tmp_path: Path) -> None:
     """open() on a database that was never upgraded names the versions and the fix."""
     store = SqliteStore(tmp_path / "empty.db")

@@ -26,8 +26,12 @@ __all__ = ["MemoryStore", "PostgresStore", "SqliteStore", "open_store"]
 _SETTING = "database.url"
 
 
-def open_store(url: str) -> Store:
-    """The store a database URL names (not yet opened); ConfigError for a bad URL."""
+def open_store(url: str, *, inline_writes: bool = False) -> Store:
+    """The store a database URL names (not yet opened); ConfigError for a bad URL.
+
+    ``inline_writes``: SQLite writes on the event loop's thread, for engine-only processes
+    (see `SqliteStore`); the other backends have no writer thread and ignore it.
+    """
     scheme, separator, _ = url.partition("://")
     if not separator:
         raise ConfigError(_SETTING, "expected <scheme>://..., e.g. sqlite:///smsgw.db")
@@ -35,13 +39,13 @@ def open_store(url: str) -> Store:
     if scheme == "memory":
         return MemoryStore()
     if scheme == "sqlite":
-        return _sqlite(url)
+        return _sqlite(url, inline_writes=inline_writes)
     if scheme in {"postgresql", "postgres"}:
         return PostgresStore(url)
     raise ConfigError(_SETTING, f"unsupported scheme {scheme!r}; use sqlite, postgresql or memory")
 
 
-def _sqlite(url: str) -> SqliteStore:
+def _sqlite(url: str, *, inline_writes: bool) -> SqliteStore:
     parts = urlsplit(url)
     if parts.netloc:
         raise ConfigError(_SETTING, "a sqlite URL has no host: sqlite:///relative or ////absolute")
@@ -52,4 +56,6 @@ def _sqlite(url: str) -> SqliteStore:
     unknown = set(options) - {"synchronous"}
     if unknown:
         raise ConfigError(_SETTING, f"unknown sqlite option(s): {', '.join(sorted(unknown))}")
-    return SqliteStore(path, synchronous=options.get("synchronous", "FULL"))
+    return SqliteStore(
+        path, synchronous=options.get("synchronous", "FULL"), inline_writes=inline_writes
+    )
