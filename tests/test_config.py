@@ -65,6 +65,15 @@ def test_engine_process_settings_default_and_override(tmp_path: Path) -> None:
     assert (engine.separate_process, engine.poll_s, engine.metrics_port) == (True, 0.05, 9102)
 
 
+def test_callbacks_process_settings_default_and_override(tmp_path: Path) -> None:
+    """Apart, the callback worker has a process of its own by default, without metrics."""
+    defaults = load_settings(None, {}).engine
+    assert (defaults.callbacks_process, defaults.callbacks_metrics_port) == (True, 0)
+    path = write(tmp_path, "[engine]\ncallbacks_process = false\ncallbacks_metrics_port = 9103\n")
+    engine = load_settings(path, {}).engine
+    assert (engine.callbacks_process, engine.callbacks_metrics_port) == (False, 9103)
+
+
 def test_default_connector_and_route_when_none_configured() -> None:
     """No connector means one simulator named sim, and no route sends everything to it."""
     settings = load_settings(None, {})
@@ -286,6 +295,12 @@ def test_bad_environment_values_name_setting_and_variable(variable: str, value: 
         ('[engine]\nseparate_process = "yes"', "engine.separate_process"),
         ("[engine]\npoll_s = 0", "engine.poll_s"),
         ("[engine]\nmetrics_port = 65536", "engine.metrics_port"),
+        ('[engine]\ncallbacks_process = "no"', "engine.callbacks_process"),
+        ("[engine]\ncallbacks_metrics_port = -1", "engine.callbacks_metrics_port"),
+        (
+            "[engine]\nmetrics_port = 9102\ncallbacks_metrics_port = 9102",
+            "engine.callbacks_metrics_port",
+        ),
         ('[[connectors]]\nkind = "smpp"', "connectors[0].name"),
         ('[[connectors]]\nname = ""', "connectors[0].name"),
         ('[[connectors]]\nname = "a"\n[[connectors]]\nname = "b"\ntps = 0', "connectors[1].tps"),

@@ -1,4 +1,5 @@
-"""`smsgw serve` with the engine in its own process: a real process tree on SQLite (Linux).
+"""`smsgw serve` with the engine apart: a real process tree on SQLite (Linux). The delivery
+engine and the callback worker run in two child processes (``engine.callbacks_process``).
 
 The gateway is an external process, so its state is polled with a deadline (``wait_for``).
 """
@@ -17,6 +18,7 @@ import pytest
 
 from smsgw import cli
 from tests.reliability.processes import clean_environment, free_port, wait_for
+from tests.reliability.receiver import CallbackReceiver, serving
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -54,11 +56,14 @@ class Gateway:
 
     def __init__(self, tmp_path: Path) -> None:
         self.port, self.metrics_port = free_port(), free_port()
+        self.callbacks_metrics_port = free_port()
         self.config = tmp_path / "smsgw.toml"
         self.config.write_text(
             f'[database]\nurl = "sqlite:///{tmp_path / "gw.db"}"\n'
             f"[http]\nport = {self.port}\n"
             f"[engine]\nseparate_process = true\nmetrics_port = {self.metrics_port}\n"
+            f"callbacks_metrics_port = {self.callbacks_metrics_port}\n"
+            "[webhooks]\nallow_private_networks = true\n"
             "[simulator]\nreceipt_delay_s = 0\n"
         )
         self.process: asyncio.subprocess.Process | None = None
@@ -118,6 +123,14 @@ async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
         await gateway.stop()
 
 
+async def metric(port: int, line_start: str) -> str | None:
+    """The value of the first metrics line starting with ``line_start``, if any."""
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+    values = [line.rpartition(" ")[2] for line in text.splitlines() if line.startswith(line_start)]
+    return values[0] if values else None
+
+
 async def query_state(client: httpx.AsyncClient, gateway: Gateway, msgid: str) -> str:
     params = {"username": "alice", "password": PASSWORD, "msgid": msgid, "dstaddr": "0912345678"}
     response = await client.get(f"{gateway.url}/query.asp", params=params)
@@ -144,23 +157,57 @@ async def test_separate_engine_delivers_end_to_end(gateway: Gateway) -> None:
         await wait_for(delivered, DELIVERY_DEADLINE_S, "DELIVRD in query.asp")
 
 
-async def test_stopping_serve_stops_the_engine_child(gateway: Gateway) -> None:
-    """SIGTERM to serve stops the engine child before serve itself exits cleanly."""
-    (engine,) = children(gateway.pid)
+async def test_the_callbacks_process_calls_the_customer_back(gateway: Gateway) -> None:
+    """The delivery report of a message the delivery engine settled is sent by the other
+    child, which counts it on its own metrics port; the delivery engine's counts none."""
+    async with serving(CallbackReceiver()) as receiver, httpx.AsyncClient() as client:
+        params = {
+            "username": "alice",
+            "password": PASSWORD,
+            "dstaddr": "0912345678",
+            "smbody": "hello",
+            "response": receiver.url,
+        }
+        response = await client.get(f"{gateway.url}/sendsms.aspx", params=params)
+        reply = dict(line.split("=", 1) for line in response.text.splitlines())
+        assert reply["statuscode"] == "0"
+
+        async def acknowledged() -> bool:
+            return bool(receiver.acknowledged)
+
+        await wait_for(acknowledged, DELIVERY_DEADLINE_S, "the delivery report")
+    assert receiver.acknowledged == {(int(reply["msgid"]), "0912345678")}
+    sent = 'smsgw_callbacks_total{kind="dlr",outcome="sent"}'
+
+    async def counted() -> bool:
+        return await metric(gateway.callbacks_metrics_port, sent) == "1.0"
+
+    await wait_for(counted, DELIVERY_DEADLINE_S, "the callback in the callbacks process's metrics")
+    assert await metric(gateway.metrics_port, sent) is None
+
+
+async def test_stopping_serve_stops_the_engine_children(gateway: Gateway) -> None:
+    """SIGTERM to serve stops both engine children before serve itself exits cleanly."""
+    engines = children(gateway.pid)
+    assert len(engines) == 2
     assert gateway.process is not None
     gateway.process.send_signal(signal.SIGTERM)
     async with asyncio.timeout(STOP_DEADLINE_S):
         assert await gateway.process.wait() == 0
-    assert not alive(engine)
-    assert "engine stopped" in gateway.log.read_text()
+    assert not any(alive(engine) for engine in engines)
+    log = gateway.log.read_text()
+    assert "engine (delivery) stopped" in log
+    assert "engine (callbacks) stopped" in log
 
 
-async def test_killing_serve_takes_the_engine_child_along(gateway: Gateway) -> None:
-    """A SIGKILLed serve leaves no engine behind (it dies with its parent, as in one process)."""
-    (engine,) = children(gateway.pid)
+async def test_killing_serve_takes_the_engine_children_along(gateway: Gateway) -> None:
+    """A SIGKILLed serve leaves no engine behind (they die with their parent, as in one
+    process)."""
+    engines = children(gateway.pid)
+    assert len(engines) == 2
     await gateway.stop()
 
-    async def engine_gone() -> bool:
-        return not alive(engine)
+    async def engines_gone() -> bool:
+        return not any(alive(engine) for engine in engines)
 
-    await wait_for(engine_gone, STOP_DEADLINE_S, "the engine child's end")
+    await wait_for(engines_gone, STOP_DEADLINE_S, "the engine children's end")

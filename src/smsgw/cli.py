@@ -23,6 +23,7 @@ import uvicorn
 
 from smsgw.config import Settings, load_settings
 from smsgw.engine import accounts
+from smsgw.engine.runner import PARTS
 from smsgw.errors import AccountExistsError, SmsgwError
 from smsgw.server import run_engine, serve, utc_now
 from smsgw.smpp.simulator import ControlApp, Simulator, control_config
@@ -65,6 +66,13 @@ def _parser() -> argparse.ArgumentParser:
     _log_level(engine_cmd)
     engine_cmd.add_argument(
         "--parent", type=int, metavar="PID", help="end with this process (set by `smsgw serve`)"
+    )
+    engine_cmd.add_argument(
+        "--part",
+        choices=PARTS,
+        default="all",
+        help="all of the engine (default), or only delivery (SMPP, dispatch, receipts) or"
+        " only the callback worker",
     )
     engine_cmd.set_defaults(handler=_engine)
     demo = commands.add_parser("demo", help="initialise ./smsgw.db, a demo account, and serve")
@@ -196,7 +204,7 @@ def _serve(settings: Settings, args: argparse.Namespace, *, demo: bool = False) 
 
 
 def _engine(settings: Settings, args: argparse.Namespace) -> int:
-    run_engine(settings, log_level=args.log_level, parent=args.parent)
+    run_engine(settings, log_level=args.log_level, parent=args.parent, part=args.part)
     return 0
 
 

@@ -228,6 +228,11 @@ class EngineSettings:
     poll_s: float = _setting(0.2, _positive)
     # `smsgw engine` serves its Prometheus metrics on 127.0.0.1 at this port; 0: not served.
     metrics_port: int = _setting(0, _between(0, 65535))
+    # With the engine apart, `smsgw serve` runs the callback worker in a process of its own
+    # (`smsgw engine --part callbacks`) beside the delivery engine (`--part delivery`): one
+    # GIL each. It serves its metrics (callback outcomes) at this port; 0: not served.
+    callbacks_process: bool = True
+    callbacks_metrics_port: int = _setting(0, _between(0, 65535))
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,6 +388,9 @@ class Settings:
     _connector_by_prefix: Mapping[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        ports = (self.engine.metrics_port, self.engine.callbacks_metrics_port)
+        if ports[1] and ports[0] == ports[1]:
+            raise ConfigError("engine.callbacks_metrics_port", "is engine.metrics_port already")
         by_prefix = MappingProxyType({route.prefix: route.connector for route in self.routes})
         object.__setattr__(self, "_connector_by_prefix", by_prefix)
 

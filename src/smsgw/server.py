@@ -22,7 +22,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
@@ -43,7 +43,7 @@ from smsgw.domain.netaddr import parse_networks
 from smsgw.engine.auth import Authenticator
 from smsgw.engine.gateway import Gateway
 from smsgw.engine.metrics import Metrics
-from smsgw.engine.runner import Engine
+from smsgw.engine.runner import Engine, Part
 from smsgw.smpp.simulator import ControlApp
 from smsgw.store import open_store
 from smsgw.store.port import Store
@@ -252,21 +252,21 @@ def serve(
     if config_path is not None:
         os.environ["SMSGW_CONFIG"] = config_path  # the workers and the engine read the same file
     if settings.http.workers > 1:
-        engine_process = _spawn_engine(log_level)
+        engines = _spawn_engines(settings, log_level)
         try:
             config = uvicorn_config(None, settings, log_level=log_level)
             Multiprocess(config, sockets=[config.bind_socket()]).run()
         finally:
-            stop_engine_process(engine_process)
+            stop_engine_processes(engines)
         return
     runtime = build(settings, upgrade=False)
     server = uvicorn.Server(uvicorn_config(runtime, settings, log_level=log_level))
     with _signals_to(server.handle_exit):
-        engine_process = _spawn_engine(log_level)
+        engines = _spawn_engines(settings, log_level)
         try:
             server.run()
         finally:
-            stop_engine_process(engine_process)
+            stop_engine_processes(engines)
 
 
 # Seconds a thread runs before one waiting for the GIL may take it (CPython's default: 5 ms).
@@ -314,25 +314,33 @@ def _signals_to(handler: SignalHandler) -> Iterator[None]:
 ENGINE_STOP_TIMEOUT_S = 60.0
 
 
-def _spawn_engine(log_level: str) -> subprocess.Popen[bytes]:
-    """`smsgw engine` as a child that ends with this process, even if this one is killed."""
+def _spawn_engines(settings: Settings, log_level: str) -> list[subprocess.Popen[bytes]]:
+    """`smsgw engine` as children that end with this process, even if this one is killed:
+    the delivery engine and the callback worker apart (``engine.callbacks_process``), or
+    one engine doing both."""
+    parts: tuple[Part, ...] = (
+        ("delivery", "callbacks") if settings.engine.callbacks_process else ("all",)
+    )
     command = [sys.executable, "-m", "smsgw", "engine", "--log-level", log_level]
     command += ["--parent", str(os.getpid())]
-    return subprocess.Popen(command)  # noqa: S603 - our own command line
+    return [subprocess.Popen([*command, "--part", part]) for part in parts]  # noqa: S603
 
 
-def stop_engine_process(
-    process: subprocess.Popen[bytes], timeout_s: float = ENGINE_STOP_TIMEOUT_S
+def stop_engine_processes(
+    processes: Sequence[subprocess.Popen[bytes]], timeout_s: float = ENGINE_STOP_TIMEOUT_S
 ) -> None:
-    """SIGTERM (the engine drains in-flight work), then SIGKILL after ``timeout_s``."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        log.warning("the engine process did not stop within %.0f s; killing it", timeout_s)
-        process.kill()
-        process.wait()
+    """SIGTERM (each drains its in-flight work), then SIGKILL after ``timeout_s``."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.warning("an engine process did not stop within %.0f s; killing it", timeout_s)
+            process.kill()
+            process.wait()
 
 
 async def _upgrade(settings: Settings) -> None:
@@ -341,8 +349,15 @@ async def _upgrade(settings: Settings) -> None:
     await store.close()
 
 
-def run_engine(settings: Settings, *, log_level: str = "info", parent: int | None = None) -> None:
-    """`smsgw engine`: the delivery engine alone, until SIGINT or SIGTERM.
+def run_engine(
+    settings: Settings,
+    *,
+    log_level: str = "info",
+    parent: int | None = None,
+    part: Part = "all",
+) -> None:
+    """`smsgw engine`: the delivery engine alone (or one ``part`` of it), until SIGINT or
+    SIGTERM.
 
     ``parent``: the pid of the `smsgw serve` that started it; the engine dies with it, as it
     would in one process, so a killed gateway leaves no engine behind.
@@ -351,7 +366,7 @@ def run_engine(settings: Settings, *, log_level: str = "info", parent: int | Non
     share_the_gil_quickly()
     if parent is not None:
         die_with_parent(parent)
-    uvloop.run(_engine_main(settings))  # as uvicorn runs the API: asyncio's own loop cost
+    uvloop.run(_engine_main(settings, part))  # as uvicorn runs the API: asyncio's own loop cost
     # the engine an eighth of its CPU in socket writes alone (py-spy, bench/e2e.py)
 
 
@@ -368,7 +383,7 @@ def die_with_parent(parent: int) -> None:
         raise SystemExit(1)
 
 
-async def _engine_main(settings: Settings) -> None:
+async def _engine_main(settings: Settings, part: Part) -> None:
     # Writes on the loop's thread: nothing else runs in this process (see SqliteStore).
     store = open_store(settings.database.url, inline_writes=True)
     if _upgrades_itself(settings):
@@ -376,12 +391,14 @@ async def _engine_main(settings: Settings) -> None:
     await store.open()
     metrics = Metrics()
     idle_s = settings.engine.poll_s
-    engine = Engine(settings, store, utc_now, metrics=metrics, dispatcher_idle_s=idle_s)
+    engine = Engine(settings, store, utc_now, metrics=metrics, dispatcher_idle_s=idle_s, part=part)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    exposition = _serve_metrics(settings.engine.metrics_port, metrics)
+    ports = settings.engine
+    port = ports.callbacks_metrics_port if part == "callbacks" else ports.metrics_port
+    exposition = _serve_metrics(port, metrics)
     await engine.start()
     try:
         await stop.wait()

@@ -1,5 +1,10 @@
 """The engine's lifecycle: connectors, dispatcher, callbacks, housekeeping; in a fixed order.
 
+An engine runs all of it, or one ``part``: ``delivery`` (connectors, dispatcher, receipts,
+replies, housekeeping) or ``callbacks`` (the callback worker), so that `smsgw serve` can
+run the two in processes of their own (``engine.callbacks_process``). They share nothing
+but the store: the callback worker finds new rows by claiming them.
+
 Start: in-process simulators (connectors of kind ``simulator``), ESMEs, then the workers.
 Stop (reverse, each step bounded): stop claiming and let in-flight submits be recorded,
 unbind the ESMEs (receipts being stored still get their answer), stop the callback worker,
@@ -17,6 +22,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Literal
 
 from smsgw.config import ConnectorSettings, Settings
 from smsgw.engine.callback_http import HttpGetter, HttptoolsGetter
@@ -34,7 +40,10 @@ from smsgw.store.records import SubmitResult as Result
 log = logging.getLogger("smsgw.engine")
 
 Clock = Callable[[], datetime]
+Part = Literal["all", "delivery", "callbacks"]
+PARTS: tuple[Part, ...] = ("all", "delivery", "callbacks")
 HOUSEKEEPING_S = 5.0
+CALLBACKS_IDLE_S = 0.5  # woken by every receipt that settles a recipient in this process
 
 
 class Changes:
@@ -66,8 +75,10 @@ class Engine:
         metrics: Metrics | None = None,
         http: HttpGetter | None = None,
         dispatcher_idle_s: float = 0.2,
+        part: Part = "all",
     ) -> None:
         self.settings = settings
+        self.part = part
         self.store = store
         self.clock = clock
         self.metrics = metrics or Metrics()
@@ -89,6 +100,9 @@ class Engine:
             CallbackSender(settings.webhooks, self._client),
             settings.webhooks,
             clock,
+            # Alone in its process nothing wakes it (receipts settle in another one): it
+            # looks for due rows as often as the dispatcher does.
+            idle_s=dispatcher_idle_s if part == "callbacks" else CALLBACKS_IDLE_S,
             on_outcome=self._count_callback,
         )
         self._dispatcher_idle_s = dispatcher_idle_s
@@ -106,6 +120,14 @@ class Engine:
             self.dispatcher.wake()
 
     async def start(self) -> None:
+        self._tasks = []
+        if self.part != "callbacks":
+            await self._start_delivery()
+        if self.part != "delivery":
+            self._tasks.append(asyncio.create_task(self.callbacks.run(), name="callbacks"))
+        log.info("engine (%s) started with connectors %s", self.part, ", ".join(self.esmes))
+
+    async def _start_delivery(self) -> None:
         links: dict[str, Link] = {}
         for connector in self.settings.connectors:
             settings = await self._connector_settings(connector)
@@ -125,12 +147,10 @@ class Engine:
             on_result=self._count_result,
             unrecorded=self.unrecorded,
         )
-        self._tasks = [
+        self._tasks += [
             asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
-            asyncio.create_task(self.callbacks.run(), name="callbacks"),
             asyncio.create_task(self._housekeeping(), name="housekeeping"),
         ]
-        log.info("engine started with connectors %s", ", ".join(self.esmes))
 
     async def stop(self) -> None:
         if self.dispatcher is not None:
@@ -144,7 +164,7 @@ class Engine:
         await asyncio.gather(*(simulator.stop() for simulator in self.simulators.values()))
         if self._own_client:
             await self._client.close()
-        log.info("engine stopped")
+        log.info("engine (%s) stopped", self.part)
 
     async def housekeeping(self) -> None:
         """One round: receipt timeouts, stale reply parts, queue-depth gauges."""
