@@ -51,7 +51,7 @@ bench: $(STAMP)
 	$(BENCH_TIMEOUT) 120 $(BIN)/python bench/accept.py --backend sqlite --seconds 10 --recipients 50
 	$(BENCH_TIMEOUT) 300 $(BIN)/python bench/smpp.py --simulator-process
 	$(BENCH_TIMEOUT) 330 $(BIN)/python bench/e2e.py --messages 100000 --engine separate --deadline-s 300
-	$(BENCH_TIMEOUT) 300 $(BIN)/python bench/burst.py --messages 20000
+	$(BENCH_TIMEOUT) 400 $(BIN)/python bench/burst.py --messages 200000 --engine separate
 	$(BENCH_TIMEOUT) 300 $(BIN)/python bench/storm.py --messages 100000
 	$(BENCH_TIMEOUT) 300 $(BIN)/python bench/memory.py --messages 1000000
 

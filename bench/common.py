@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 PASSWORD = "bench-password-1"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 TAIPEI = ZoneInfo("Asia/Taipei")
-_SAMPLE = re.compile(r"^(\w+)(?:\{[^}]*\})? ([0-9.e+-]+)$", re.MULTILINE)
+_SAMPLE = re.compile(r"^(\w+)(?:\{([^}]*)\})? ([0-9.e+-]+)$", re.MULTILINE)
 
 
 # ---------------------------------------------------------------- processes and their figures
@@ -171,8 +171,16 @@ def wait_bound(
 def scrape(port: int, name: str) -> float:
     """Sum of every sample of the metric ``name`` at http://127.0.0.1:PORT/metrics."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    return sum(float(value) for metric, value in _SAMPLE.findall(text) if metric == name)
+        return _sum_of(response.read().decode(), name, "")
+
+
+def _sum_of(text: str, name: str, label: str) -> float:
+    """Sum of the samples of ``name`` whose labels include ``label`` (e.g. ``a="b"``)."""
+    return sum(
+        float(value)
+        for metric, labels, value in _SAMPLE.findall(text)
+        if metric == name and label in labels
+    )
 
 
 @contextlib.contextmanager
@@ -321,15 +329,15 @@ async def accept_bulk(
     return accepted
 
 
-async def scrape_async(port: int, name: str) -> float:
-    """Sum of every sample of the metric ``name``, over a new connection (the engine's own
-    exposition answers HTTP/1.0 and closes it)."""
+async def scrape_async(port: int, name: str, label: str = "") -> float:
+    """Sum of the samples of the metric ``name`` (only those with ``label``, if given), over
+    a new connection (the engine's own exposition answers HTTP/1.0 and closes it)."""
     connection = Connection(port)
     try:
         text = await connection.get("/metrics")
     finally:
         connection.close()
-    return sum(float(value) for metric, value in _SAMPLE.findall(text) if metric == name)
+    return _sum_of(text, name, label)
 
 
 SIMULATOR_SYSTEM_ID, SIMULATOR_PASSWORD = "bench", "bench"
