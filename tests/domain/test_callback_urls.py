@@ -110,3 +110,15 @@ def test_length_limit() -> None:
 def test_is_forbidden_address(address: str, forbidden: bool) -> None:
     """Resolved addresses are judged like literals, IPv4-mapped IPv6 by its IPv4 address."""
     assert is_forbidden_address(ipaddress.ip_address(address)) is forbidden
+
+
+def test_a_remembered_verdict_still_depends_on_every_argument() -> None:
+    """Accepted URLs are remembered, but by all the arguments: the same private URL is
+    refused without allow_private right after it was accepted with it, every time."""
+    url = "http://10.1.2.3/dlr"
+    assert check_callback_url(url, "response", 256, allow_private=True) == url
+    for _ in range(2):
+        with pytest.raises(CgiError):
+            check_callback_url(url, "response", 256, allow_private=False)
+        with pytest.raises(CgiError):
+            check_callback_url(url, "response", 10, allow_private=True)
