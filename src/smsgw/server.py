@@ -70,6 +70,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     _in_head = False
     _head_bytes = 0
 
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(CoalescingTransport(transport))  # type: ignore[arg-type]
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._in_head = True
@@ -87,6 +90,44 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self._head_bytes > MAX_REQUEST_HEAD_BYTES:
             self._in_head = False
             self.send_400_response("Request head too large.")
+
+
+class CoalescingTransport:
+    """A transport whose writes within one turn of the event loop leave in one ``write``.
+
+    uvicorn writes a response's head and its body separately: two send() calls, and on
+    loopback two wake-ups of the client, for a reply of a few dozen bytes.
+    """
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._pending.append(bytes(data))
+
+    def _flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._pending.clear()
+        self._transport.abort()
+
+    def get_write_buffer_size(self) -> int:
+        return self._transport.get_write_buffer_size() + sum(map(len, self._pending))
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._transport, name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -10,7 +12,7 @@ import pytest
 
 from smsgw.config import load_settings
 from smsgw.domain.times import format_taipei
-from smsgw.server import build, utc_now
+from smsgw.server import CoalescingTransport, build, utc_now
 from tests.api.conftest import PASSWORD
 from tests.api.test_send import lines
 from tests.live import serving, with_account
@@ -67,3 +69,71 @@ async def test_every_endpoint_over_tcp(base_url: str, method: str) -> None:
         cancel = await call("/sendsms_cancel.asp", msgid=later)
         assert cancel.text == f"msgid={later}\nstatuscode=0\nstatusstr=OK\npoint=1\n"
         assert (await call("/query_point.asp")).text == "99"
+
+
+class Peer(asyncio.Protocol):
+    """The far end of a socket pair: what it received, and whether the stream ended."""
+
+    def __init__(self) -> None:
+        self.received = bytearray()
+        self.closed = asyncio.Event()
+
+    def data_received(self, data: bytes) -> None:
+        self.received += data
+
+    def connection_lost(self, exc: Exception | None) -> None:  # noqa: ARG002 - asyncio's
+        self.closed.set()
+
+
+async def coalescing_pair() -> tuple[CoalescingTransport, list[bytes], Peer]:
+    """A CoalescingTransport over a real socket pair; the writes reaching the real one."""
+    loop = asyncio.get_running_loop()
+    ours, theirs = socket.socketpair()
+    transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, ours)
+    peer = Peer()
+    await loop.connect_accepted_socket(lambda: peer, theirs)
+    writes: list[bytes] = []
+    real_write = transport.write
+
+    def spy(data: bytes) -> None:
+        writes.append(bytes(data))
+        real_write(data)
+
+    transport.write = spy  # type: ignore[assignment]
+    return CoalescingTransport(transport), writes, peer
+
+
+async def test_a_response_head_and_body_leave_in_one_write() -> None:
+    """Writes made in one turn of the loop reach the socket as one write, in order."""
+    coalescing, writes, peer = await coalescing_pair()
+    head = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n"
+    coalescing.write(head)
+    coalescing.write(b"ok")
+    assert writes == []
+    assert coalescing.get_write_buffer_size() == len(head) + 2
+    coalescing.close()
+    await peer.closed.wait()
+    assert writes == [head + b"ok"]
+    assert peer.received == writes[0]
+
+
+async def test_writes_of_later_turns_leave_in_later_writes() -> None:
+    """A write is handed on at the end of its turn, not held for the next one."""
+    coalescing, writes, peer = await coalescing_pair()
+    coalescing.write(b"first")
+    await asyncio.sleep(0)  # one turn of the loop
+    coalescing.write(b"second")
+    coalescing.close()
+    await peer.closed.wait()
+    assert writes == [b"first", b"second"]
+    assert peer.received == b"firstsecond"
+
+
+async def test_abort_drops_what_was_not_written() -> None:
+    """abort() resets the connection without sending what the turn buffered."""
+    coalescing, writes, peer = await coalescing_pair()
+    coalescing.write(b"never sent")
+    coalescing.abort()
+    await peer.closed.wait()
+    assert writes == []
+    assert peer.received == b""
