@@ -59,6 +59,28 @@ def tree_cpu_s(*roots: int) -> float:
     return ticks / CLOCK_TICKS
 
 
+def cpu_by_process(*roots: int) -> dict[str, float]:
+    """User + system CPU seconds of each live process of the trees, by what it runs
+    (``serve``, ``engine delivery``, ``engine callbacks``, ...)."""
+    seconds: dict[str, float] = {}
+    for pid in process_tree(*roots):
+        with contextlib.suppress(OSError):
+            ticks = sum(int(value) for value in _stat_fields(pid)[11:13])
+            label = _role(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"))
+            seconds[label] = seconds.get(label, 0.0) + ticks / CLOCK_TICKS
+    return seconds
+
+
+def _role(argv: list[bytes]) -> str:
+    words = [arg.decode(errors="replace") for arg in argv if arg]
+    if "smsgw" not in words:
+        return Path(words[0]).name if words else "?"
+    after = words[words.index("smsgw") + 1 :]
+    command = next((word for word in after if not word.startswith("-")), "?")
+    part = after[after.index("--part") + 1] if "--part" in after[:-1] else ""
+    return f"{command} {part}".strip()
+
+
 def _status_mb(pid: int, key: str) -> float | None:
     with contextlib.suppress(OSError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -50,6 +50,7 @@ from common import (
     SIMULATOR_PASSWORD,
     SIMULATOR_SYSTEM_ID,
     add_mode_option,
+    cpu_by_process,
     engine_mode_env,
     exit_on_sigterm,
     free_port,
@@ -279,6 +280,7 @@ class Outcome:
     server_cpu_s: float
     bench_cpu_s: float
     peak_rss_mb: tuple[float, float]
+    cpu_by_process: dict[str, float]
 
 
 async def drive(
@@ -303,6 +305,7 @@ def measure(
     receiver.start()
     try:
         cpu_server, cpu_bench = tree_cpu_s(*server_pids), bench_cpu_s()
+        by_process = cpu_by_process(*server_pids)
         started = time.monotonic()
         load = uvloop.run(drive(options, port, receiver, until, load_type))
         load_done = time.monotonic()
@@ -311,11 +314,17 @@ def measure(
         last_callback = max(receiver.arrivals.values(), default=load_done)
         finished = max(last_callback, load_done) if complete else time.monotonic()
         cpu_server = tree_cpu_s(*server_pids) - cpu_server
+        by_process = {
+            role: spent - by_process.get(role, 0.0)
+            for role, spent in cpu_by_process(*server_pids).items()
+        }
         peak = tree_peak_rss_mb(*server_pids)
     finally:
         receiver.stop()
     cpu_bench = bench_cpu_s() - cpu_bench
-    return Outcome(load, receiver, started, load_done, finished, cpu_server, cpu_bench, peak)
+    return Outcome(
+        load, receiver, started, load_done, finished, cpu_server, cpu_bench, peak, by_process
+    )
 
 
 def run(options: Options) -> Outcome:
@@ -377,6 +386,10 @@ def report(options: Options, outcome: Outcome) -> int:
         ),
         "server CPU": f"{outcome.server_cpu_s:.2f} s, "
         f"{outcome.server_cpu_s * 1000 / max(received, 1):.3f} ms/message",
+        "CPU by process": ", ".join(
+            f"{role} {spent:.2f} s ({spent * 1000 / max(received, 1):.3f} ms/msg)"
+            for role, spent in sorted(outcome.cpu_by_process.items())
+        ),
         "server peak RSS": f"{outcome.peak_rss_mb[0]:.0f} MiB main process, "
         f"{outcome.peak_rss_mb[1]:.0f} MiB over all its processes",
         "bench CPU": f"{outcome.bench_cpu_s:.2f} s: callback receiver thread "
