@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote, urlencode
 
 import pytest
 from hypothesis import given
@@ -65,6 +65,26 @@ def test_dlr_query_fields_in_order() -> None:
     assert dlr_query(7, State.DELIVRD, "0912345678") == (
         "msgid=7&statuscode=0&statusstr=DELIVRD&dstaddr=0912345678"
     )
+
+
+@given(
+    st.integers(min_value=0, max_value=2**63 - 1),
+    st.sampled_from(list(State)),
+    st.text(min_size=1, max_size=24),
+)
+def test_dlr_query_is_the_general_encoding(msgid: int, state: State, number: str) -> None:
+    """The delivery report's own formatting gives the same bytes as urlencode would."""
+    expected = urlencode(
+        [
+            ("msgid", msgid),
+            ("statuscode", state.statuscode),
+            ("statusstr", state.value),
+            ("dstaddr", number),
+        ],
+        quote_via=quote,
+        safe="",
+    )
+    assert dlr_query(msgid, state, number) == expected
 
 
 @given(st.text(min_size=1, max_size=40), st.sampled_from(["ASCII", "UCS2"]))

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -220,3 +222,38 @@ def test_message_id_forms_start_with_the_id(message_id: str) -> None:
     forms = message_id_forms(message_id)
     assert forms[0] == message_id
     assert len(set(forms)) == len(forms)
+
+
+def fields_by_the_rules(text: str) -> dict[str, str]:
+    """The parsing rules of smsgw.smpp.receipts, spelled out match by match: a key's value
+    runs to the next key not seen before; the first occurrence of a key wins."""
+    found = list(
+        re.finditer(
+            r"\b(id|sub|dlvrd|submit[ _]?date|done[ _]?date|stat|err|text)\s*:", text, re.IGNORECASE
+        )
+    )
+    firsts: dict[str, tuple[int, int]] = {}
+    for match in found:
+        key = match.group(1).lower().replace("_", "").replace(" ", "")
+        key = key.replace("date", " date") if key.endswith("date") else key
+        firsts.setdefault(key, (match.start(), match.end()))
+    starts = sorted(firsts.values())
+    fields = {}
+    for key, (start, value_start) in firsts.items():
+        later = [s for s, _ in starts if s > start]
+        value = text[value_start : later[0] if later else len(text)].strip()
+        if key != "text":
+            value = value.split(maxsplit=1)[0] if value else ""
+        if value:
+            fields[key] = value
+    return fields
+
+
+WORDS = ["id:", "ID :", "sub:", "dlvrd:", "submit date:", "Done_Date:", "stat:", "err:"]
+
+
+@given(st.lists(st.one_of(st.sampled_from([*WORDS, "text:", " ", "x"]), st.text(max_size=6))))
+def test_fields_follow_the_rules_for_any_text(pieces: list[str]) -> None:
+    """Any mix of keys, repeats, colons and other text reads as the rules say."""
+    text = "".join(pieces)
+    assert receipt_fields(text) == fields_by_the_rules(text)
