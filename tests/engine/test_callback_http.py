@@ -207,6 +207,19 @@ async def test_request_head_is_exactly_what_we_mean(
     )
 
 
+@pytest.mark.parametrize("server", [ACK], indirect=True)
+async def test_each_callback_of_a_base_url_carries_its_own_query(
+    server: Server, getter: HttptoolsGetter
+) -> None:
+    """The base URL's parse is remembered; every request still gets its own query (and a
+    base without a path asks for /)."""
+    for msgid in (1, 2):
+        await getter.get(f"{server.base}/cb/dlr.asp?msgid={msgid}&x=%2F", {})
+    await getter.get(f"{server.base}?msgid=3", {})
+    targets = [head.split(b" ", 2)[1] for head in server.heads]
+    assert targets == [b"/cb/dlr.asp?msgid=1&x=%2F", b"/cb/dlr.asp?msgid=2&x=%2F", b"/?msgid=3"]
+
+
 @pytest.mark.parametrize("server", [None], indirect=True)
 async def test_timeout_message_names_the_limit(server: Server) -> None:
     """The timeout error says how long it waited, nothing of the URL."""

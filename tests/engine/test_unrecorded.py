@@ -38,6 +38,22 @@ async def test_a_receipt_waits_until_its_submit_is_recorded() -> None:
     assert len(unrecorded) == 0
 
 
+async def test_a_cancelled_receipt_leaves_the_others_waiting_for_the_same_submit() -> None:
+    """Two receipts wait for one submit (a duplicate); one handler is cancelled (its
+    connection dropped): the other is still released by the record."""
+    unrecorded = Unrecorded()
+    unrecorded.answered("sim", "7")
+    first = asyncio.create_task(unrecorded.settled("sim", ["7"]))
+    second = asyncio.create_task(unrecorded.settled("sim", ["7"]))
+    await asyncio.sleep(0)  # one loop turn: both wait
+    first.cancel()
+    await asyncio.gather(first, return_exceptions=True)
+    assert not second.done()
+    unrecorded.recorded("sim", ["7"])
+    await second
+    assert len(unrecorded) == 0
+
+
 async def test_a_record_that_never_comes_releases_the_receipt_after_the_bound() -> None:
     unrecorded = Unrecorded(wait_s=0)
     unrecorded.answered("sim", "1")

