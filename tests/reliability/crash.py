@@ -50,6 +50,7 @@ class CrashPlan:
     seed: int
     workdir: Path
     concurrency: int = 4
+    separate_engine: bool = False  # engine.separate_process: serve, delivery and callbacks
 
 
 @dataclass
@@ -144,6 +145,7 @@ retry_delays_s = [0.2, 0.5, 1.0]
 
 [engine]
 claim_lease_s = {CLAIM_LEASE_S}
+separate_process = {str(plan.separate_engine).lower()}
 
 [[connectors]]
 name = "smsc"

@@ -48,8 +48,13 @@ async def _without_kills(backend: str, url: str, tmp_path: Path) -> None:
     assert report.failed_requests == 0
 
 
-async def _with_kills(backend: str, url: str, tmp_path: Path) -> None:
-    report = await run_crash(CrashPlan(backend, url, KILLS, REQUESTS_PER_RUN, SEED, tmp_path))
+async def _with_kills(
+    backend: str, url: str, tmp_path: Path, *, separate_engine: bool = False
+) -> None:
+    plan = CrashPlan(
+        backend, url, KILLS, REQUESTS_PER_RUN, SEED, tmp_path, separate_engine=separate_engine
+    )
+    report = await run_crash(plan)
     _assert_sound(report)
     assert len(report.kills) == KILLS
 
@@ -62,6 +67,14 @@ async def test_sqlite_without_kills_every_submit_and_callback_goes_once(tmp_path
 async def test_sqlite_sigkill_under_load_loses_nothing_and_charges_once(tmp_path: Path) -> None:
     """On SQLite, SIGKILLs under load lose nothing, charge once, repeat only what was in flight."""
     await _with_kills("sqlite", _sqlite_url(tmp_path), tmp_path)
+
+
+async def test_sqlite_engine_apart_sigkill_loses_nothing_and_charges_once(
+    tmp_path: Path,
+) -> None:
+    """The same with the engine in its own processes (delivery and callbacks, writing SQLite
+    inline): SIGKILL to serve takes both along; nothing is lost or charged twice."""
+    await _with_kills("sqlite", _sqlite_url(tmp_path), tmp_path, separate_engine=True)
 
 
 @pytest.mark.postgres
