@@ -301,6 +301,11 @@ def test_bad_environment_values_name_setting_and_variable(variable: str, value: 
             "[engine]\nmetrics_port = 9102\ncallbacks_metrics_port = 9102",
             "engine.callbacks_metrics_port",
         ),
+        ("[http]\nport = 9102\n[engine]\nmetrics_port = 9102", "engine.metrics_port"),
+        (
+            "[http]\nport = 9103\n[engine]\ncallbacks_metrics_port = 9103",
+            "engine.callbacks_metrics_port",
+        ),
         ('[[connectors]]\nkind = "smpp"', "connectors[0].name"),
         ('[[connectors]]\nname = ""', "connectors[0].name"),
         ('[[connectors]]\nname = "a"\n[[connectors]]\nname = "b"\ntps = 0', "connectors[1].tps"),

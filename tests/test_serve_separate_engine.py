@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from smsgw import cli
-from tests.reliability.processes import clean_environment, free_port, wait_for
+from tests.reliability.processes import clean_environment, free_ports, wait_for
 from tests.reliability.receiver import CallbackReceiver, serving
 
 if TYPE_CHECKING:
@@ -55,8 +55,7 @@ class Gateway:
     """One `smsgw serve` child on a free port, with its engine in a child of its own."""
 
     def __init__(self, tmp_path: Path) -> None:
-        self.port, self.metrics_port = free_port(), free_port()
-        self.callbacks_metrics_port = free_port()
+        self.port, self.metrics_port, self.callbacks_metrics_port = free_ports(3)
         self.config = tmp_path / "smsgw.toml"
         self.config.write_text(
             f'[database]\nurl = "sqlite:///{tmp_path / "gw.db"}"\n'

@@ -388,9 +388,14 @@ class Settings:
     _connector_by_prefix: Mapping[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        ports = (self.engine.metrics_port, self.engine.callbacks_metrics_port)
-        if ports[1] and ports[0] == ports[1]:
-            raise ConfigError("engine.callbacks_metrics_port", "is engine.metrics_port already")
+        taken = {self.http.port: "http.port"}
+        for name, port in (
+            ("engine.metrics_port", self.engine.metrics_port),
+            ("engine.callbacks_metrics_port", self.engine.callbacks_metrics_port),
+        ):
+            if port and port in taken:
+                raise ConfigError(name, f"is {taken[port]} already")
+            taken[port] = name
         by_prefix = MappingProxyType({route.prefix: route.connector for route in self.routes})
         object.__setattr__(self, "_connector_by_prefix", by_prefix)
 

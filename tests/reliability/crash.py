@@ -24,7 +24,7 @@ from tests.reliability.load import LoadGenerator
 from tests.reliability.processes import (
     SmsgwProcess,
     clean_environment,
-    free_port,
+    free_ports,
     run_cli,
     wait_for,
 )
@@ -167,7 +167,7 @@ class CrashSession:
         self.receiver = receiver
         self.rng = random.Random(plan.seed)  # noqa: S311 - a test's seeded choices
         self.env = clean_environment()
-        self.http_port, self.smpp_port, self.control_port = free_port(), free_port(), free_port()
+        self.http_port, self.smpp_port, self.control_port = free_ports(3)
         plan.workdir.mkdir(parents=True, exist_ok=True)
         self.gateway_config = plan.workdir / "gateway.toml"
         self.gateway_config.write_text(_gateway_config(plan, self.http_port, self.smpp_port))

@@ -31,12 +31,16 @@ async def wait_for(predicate: Callable[[], Awaitable[bool]], deadline_s: float, 
         await asyncio.sleep(POLL_S)
 
 
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def free_ports(count: int) -> list[int]:
+    """``count`` different TCP ports on loopback that nothing listens on right now. Each
+    stays bound until all are picked: one pick at a time may return the same port twice."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind(("127.0.0.1", 0))
+            ports.append(int(sock.getsockname()[1]))
+        return ports
 
 
 def clean_environment() -> dict[str, str]:
