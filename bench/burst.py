@@ -30,10 +30,10 @@ from common import (
     Connection,
     accept_bulk,
     add_mode_option,
+    api_and_metrics_ports,
     dlvtime,
     engine_mode_env,
     exit_on_sigterm,
-    free_port,
     gateway_env,
     log_tail_on_failure,
     numbers,
@@ -180,8 +180,8 @@ def report(
 
 def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        directory, port = Path(tmp), free_port()
-        metrics_port = free_port() if args.engine == "separate" else port
+        directory = Path(tmp)
+        port, metrics_port = api_and_metrics_ports(args.engine)
         config = directory / "smsgw.toml"
         config.write_text(
             '[[connectors]]\nname = "sim"\nkind = "simulator"\n'

@@ -118,6 +118,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def api_and_metrics_ports(mode: str) -> tuple[int, int]:
+    """The API's port and the one the engine's metrics are read from: its own port when the
+    engine runs apart (both picked while bound, so never the same), else the API's."""
+    with socket.socket() as api, socket.socket() as metrics:
+        api.bind(("127.0.0.1", 0))
+        metrics.bind(("127.0.0.1", 0))
+        port = int(api.getsockname()[1])
+        return port, int(metrics.getsockname()[1]) if mode == "separate" else port
+
+
 def smsgw(env: Mapping[str, str], *args: str) -> None:
     """Run one `smsgw` command (db upgrade, account create) to completion."""
     subprocess.run(

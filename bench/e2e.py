@@ -50,10 +50,10 @@ from common import (
     SIMULATOR_PASSWORD,
     SIMULATOR_SYSTEM_ID,
     add_mode_option,
+    api_and_metrics_ports,
     cpu_by_process,
     engine_mode_env,
     exit_on_sigterm,
-    free_port,
     percentile,
     read_response,
     running_gateway,
@@ -331,8 +331,7 @@ def run(options: Options) -> Outcome:
     until = time.monotonic() + options.deadline_s
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        port = free_port()
-        metrics_port = free_port() if options.engine == "separate" else port
+        port, metrics_port = api_and_metrics_ports(options.engine)
         config = write_config(directory, options)
         with fresh_database(options.backend, directory) as url:
             env = gateway_env(url, (port, metrics_port), config, options)

@@ -33,9 +33,9 @@ from common import (
     SIMULATOR_SYSTEM_ID,
     accept_bulk,
     add_mode_option,
+    api_and_metrics_ports,
     engine_mode_env,
     exit_on_sigterm,
-    free_port,
     gateway_env,
     log_tail_on_failure,
     prepare_database,
@@ -102,13 +102,13 @@ def run(args: argparse.Namespace) -> None:
         directory = Path(tmp)
         sim_log = directory / "simulator.log"
         with running_simulator(sim_log, args.hold_s, args.jitter_s) as (sim_port, simulator):
-            port, config = free_port(), directory / "smsgw.toml"
+            port, metrics_port = api_and_metrics_ports(args.engine)
+            config = directory / "smsgw.toml"
             config.write_text(
                 f'[[connectors]]\nname = "smsc"\nkind = "smpp"\nport = {sim_port}\n'
                 f'system_id = "{SIMULATOR_SYSTEM_ID}"\npassword = "{SIMULATOR_PASSWORD}"\n'
                 "window = 1000\ntps = 1000000\nenquire_link_s = 3600\n"
             )
-            metrics_port = free_port() if args.engine == "separate" else port
             env = gateway_env(
                 f"sqlite:///{directory / 'storm.db'}",
                 port,
