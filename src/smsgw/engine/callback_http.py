@@ -138,12 +138,7 @@ class HttptoolsGetter:
         if _LINE_BREAK.search(url):
             raise CallbackTransportError("line break in the URL refused")
         try:
-            if "#" in url:  # the fragment would end the query: the general parse
-                parts = urlsplit(url)
-                scheme, netloc, path, query = parts.scheme, parts.netloc, parts.path, parts.query
-            else:  # the base parsed once per customer, not per callback
-                base, _, query = url.partition("?")
-                scheme, netloc, path = _split_base(base)
+            scheme, netloc, path, query = url_parts(url)
         except ValueError:
             raise CallbackTransportError("malformed URL") from None
         origin = self._origins.get((scheme, netloc)) or self._parse_origin(scheme, netloc)
@@ -553,8 +548,21 @@ def _describe(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"[:200]
 
 
+def url_parts(url: str) -> tuple[str, str, str, str]:
+    """(scheme, netloc, path, query) of a callback URL, as ``urlsplit`` reads them.
+
+    The base (what precedes the query: one per customer) is parsed once and remembered;
+    the query differs per callback. A URL with a fragment, which would end the query, gets
+    the general parse. ValueError for a malformed URL.
+    """
+    if "#" in url:
+        parts = urlsplit(url)
+        return parts.scheme, parts.netloc, parts.path, parts.query
+    base, _, query = url.partition("?")
+    return (*_split_base(base), query)
+
+
 @functools.lru_cache(maxsize=1024)
 def _split_base(base: str) -> tuple[str, str, str]:
-    """(scheme, netloc, path) of a URL without query or fragment."""
     parts = urlsplit(base)
     return parts.scheme, parts.netloc, parts.path

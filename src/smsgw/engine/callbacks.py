@@ -21,7 +21,6 @@ recording means the callback is sent again when its lease runs out: at-least-onc
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import hmac
 import ipaddress
@@ -42,6 +41,7 @@ from smsgw.engine.callback_http import (
     CallbackTransportError,
     HttpAnswer,
     HttpGetter,
+    url_parts,
 )
 from smsgw.engine.pacing import idle, settle
 from smsgw.store.port import Store
@@ -121,14 +121,8 @@ class CallbackSender:
 
 
 def host_of(url: str) -> str:
-    """The URL's host and port, lower-cased: parsed once per base URL (what precedes the
-    query; one per customer), not once per callback."""
-    return _netloc(url.partition("?")[0])
-
-
-@functools.lru_cache(maxsize=1024)
-def _netloc(base: str) -> str:
-    return urlsplit(base).netloc.lower()
+    """The URL's host and port, lower-cased (the base parsed once per customer)."""
+    return url_parts(url)[1].lower()
 
 
 def _is_literal(host: str) -> bool:
