@@ -22,7 +22,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Literal
+from typing import Literal, get_args
 
 from smsgw.config import ConnectorSettings, Settings
 from smsgw.engine.callback_http import HttpGetter, HttptoolsGetter
@@ -41,7 +41,7 @@ log = logging.getLogger("smsgw.engine")
 
 Clock = Callable[[], datetime]
 Part = Literal["all", "delivery", "callbacks"]
-PARTS: tuple[Part, ...] = ("all", "delivery", "callbacks")
+PARTS: tuple[Part, ...] = get_args(Part)
 HOUSEKEEPING_S = 5.0
 CALLBACKS_IDLE_S = 0.5  # woken by every receipt that settles a recipient in this process
 

@@ -381,21 +381,21 @@ class _Worker:
         conn = self._conn
         if conn is None:
             raise StoreError("store is not open")
-        if self._inline:
-            try:
-                return work(conn)
-            except sqlite3.Error as exc:
-                raise StoreError(f"SQLite: {exc}") from exc
+        try:
+            return work(conn) if self._inline else await self._on_thread(work, conn, urgent)
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite: {exc}") from exc
+
+    async def _on_thread(
+        self, work: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection, urgent: bool
+    ) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         queue = self._urgent if urgent else self._ordinary
         queue.append(lambda: _settle(loop, future, work, conn))
         # One run of _next per job queued, so every job runs; which one is _next's choice.
         self._executor.submit(self._next)
-        try:
-            return await future
-        except sqlite3.Error as exc:
-            raise StoreError(f"SQLite: {exc}") from exc
+        return await future
 
     def _next(self) -> None:
         (self._urgent or self._ordinary).popleft()()
