@@ -269,43 +269,34 @@ async def test_a_fresh_connection_closed_unanswered_is_an_error(
     assert (len(server.heads), server.connections) == (1, 1)
 
 
-@pytest.mark.parametrize("server", [reply("200 OK", ACK_BODY, "Connection: close")], indirect=True)
-async def test_connection_close_answer_is_not_reused(
-    server: Server, getter: HttptoolsGetter
-) -> None:
-    """An answer with ``Connection: close`` ends its connection even if the server keeps it."""
-    for _ in range(2):
-        answer = await getter.get(f"{server.base}/cb", {})
-        assert answer.text == ACK_BODY.decode()
-    assert server.connections == 2
-
-
 HTTP10 = b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok"
-
-
-@pytest.mark.parametrize("server", [HTTP10], indirect=True)
-async def test_http10_answer_is_not_reused(server: Server, getter: HttptoolsGetter) -> None:
-    """Only HTTP/1.1 answers keep their connection, whatever an HTTP/1.0 server says."""
-    for _ in range(2):
-        assert (await getter.get(f"{server.base}/cb", {})).text == "ok"
-    assert server.connections == 2
-
-
 CHUNKED = (
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
     b"20\r\nmagicid=tccrd_sms_gateway_rpack\n\r\n8\r\nmsgid=7\n\r\n0\r\n\r\n"
 )
 
 
-@pytest.mark.parametrize("server", [CHUNKED], indirect=True)
-async def test_chunked_body_is_joined_and_the_connection_kept(
-    server: Server, getter: HttptoolsGetter
+@pytest.mark.parametrize(
+    ("server", "text", "connections"),
+    [
+        # An answer with Connection: close ends its connection even if the server keeps it.
+        (reply("200 OK", ACK_BODY, "Connection: close"), ACK_BODY.decode(), 2),
+        # Only HTTP/1.1 answers keep their connection, whatever an HTTP/1.0 server says.
+        (HTTP10, "ok", 2),
+        # A chunked body arrives whole, and its connection is reused after it.
+        (CHUNKED, ACK_BODY.decode(), 1),
+    ],
+    ids=["connection-close", "http-1.0", "chunked"],
+    indirect=["server"],
+)
+async def test_which_answers_keep_their_connection(
+    server: Server, getter: HttptoolsGetter, text: str, connections: int
 ) -> None:
-    """A chunked body arrives whole, and its connection is reused after it."""
+    """Two callbacks in turn: each answer read whole; connections opened as the answer says."""
     for _ in range(2):
         answer = await getter.get(f"{server.base}/cb", {})
-        assert answer.text == ACK_BODY.decode()
-    assert server.connections == 1
+        assert answer.text == text
+    assert server.connections == connections
 
 
 UNTIL_CLOSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n" + ACK_BODY
