@@ -20,6 +20,7 @@ import gc
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -45,6 +46,7 @@ from smsgw.engine.auth import Authenticator
 from smsgw.engine.gateway import Gateway
 from smsgw.engine.metrics import Metrics
 from smsgw.engine.runner import Engine, Part
+from smsgw.errors import ConfigError
 from smsgw.smpp.simulator import ControlApp
 from smsgw.store import open_store
 from smsgw.store.port import Store
@@ -129,6 +131,61 @@ class CoalescingTransport:
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._transport, name)
+
+
+class BalancedMultiprocess(Multiprocess):
+    """uvicorn's supervisor of worker processes, with a listening socket for each worker.
+
+    With one socket shared by all workers, the worker that wakes first accepts every
+    connection waiting (uvloop accepts until the queue is empty): 64 keep-alive connections
+    opened at once all went to one of two workers, which ran at 72% CPU while the other idled
+    at 0.2% (bench/accept.py). Here each worker listens on a socket of its own, bound with
+    ``SO_REUSEPORT`` to the same address, and the kernel spreads new connections over them
+    by their address hash. A worker that dies takes its socket along when uvicorn replaces it.
+    """
+
+    @property
+    def sockets(self) -> list[socket.socket]:
+        """A new socket, each time uvicorn starts a worker (it reads this just then)."""
+        return [reuse_port_socket(self.config.host, self.config.port)]
+
+    @sockets.setter
+    def sockets(self, shared: list[socket.socket]) -> None:
+        """uvicorn's constructor hands over its shared sockets: there must be none."""
+        if shared:
+            msg = "BalancedMultiprocess binds a socket for each worker itself"
+            raise ValueError(msg)
+
+
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` with ``SO_REUSEPORT``, not yet listening."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def claim_port(host: str, port: int) -> None:
+    """Fail if something listens on ``host:port`` already.
+
+    Sockets bound with ``SO_REUSEPORT`` by the same user share a port without complaint, so
+    a second gateway started on the port would silently take half its connections. A plain
+    bind, tried first, fails while anything listens there.
+    """
+    probe = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+    except OSError as exc:
+        raise ConfigError("http.port", f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    finally:
+        probe.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,10 +353,11 @@ def serve(
     if config_path is not None:
         os.environ["SMSGW_CONFIG"] = config_path  # the workers and the engine read the same file
     if settings.http.workers > 1:
+        claim_port(settings.http.host, settings.http.port)
         engines = _spawn_engines(settings, log_level)
         try:
             config = uvicorn_config(None, settings, log_level=log_level)
-            Multiprocess(config, sockets=[config.bind_socket()]).run()
+            BalancedMultiprocess(config, sockets=[]).run()
         finally:
             stop_engine_processes(engines)
         return

@@ -1,0 +1,174 @@
+"""`smsgw serve` with two API worker processes: each listens on a socket of its own
+(``SO_REUSEPORT``), so connections opened together reach both (Linux; real processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+
+from smsgw import cli
+from smsgw.errors import ConfigError
+from smsgw.server import claim_port, reuse_port_socket
+from tests.reliability.processes import clean_environment, free_ports, wait_for
+from tests.test_serve_separate_engine import children
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+PASSWORD = "two-workers-pw-1"
+START_DEADLINE_S = 30.0
+CONNECTIONS = 24
+
+
+def descendants(pid: int) -> list[int]:
+    found, index = [pid], 0
+    while index < len(found):
+        found.extend(children(found[index]))
+        index += 1
+    return found[1:]
+
+
+def established_inodes(port: int) -> set[str]:
+    """Socket inodes of established TCP connections whose local port is ``port``."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local_port = int(fields[1].rpartition(":")[2], 16)
+                if local_port == port and fields[3] == "01":  # 01: ESTABLISHED
+                    inodes.add(fields[9])
+    return inodes
+
+
+def socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = str(fd.readlink())
+                if target.startswith("socket:["):
+                    inodes.add(target[len("socket:[") : -1])
+    return inodes
+
+
+class TwoWorkers:
+    def __init__(self, tmp_path: Path) -> None:
+        self.port, metrics, callbacks_metrics = free_ports(3)
+        self.config = tmp_path / "smsgw.toml"
+        self.config.write_text(
+            f'[database]\nurl = "sqlite:///{tmp_path / "gw.db"}"\n'
+            f"[http]\nport = {self.port}\nworkers = 2\n"
+            f"[engine]\nmetrics_port = {metrics}\ncallbacks_metrics_port = {callbacks_metrics}\n"
+        )
+        self.log = tmp_path / "serve.log"
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        create = ["--config", str(self.config), "account", "create", "alice"]
+        create += ["--password", PASSWORD, "--points", "100"]
+        assert await asyncio.to_thread(cli.main, create) == 0
+        with self.log.open("wb") as sink:
+            self.process = await asyncio.create_subprocess_exec(
+                *(sys.executable, "-m", "smsgw", "--config", str(self.config), "serve"),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=sink,
+                stderr=asyncio.subprocess.STDOUT,
+                env=clean_environment(),
+            )
+        await wait_for(self._ready, START_DEADLINE_S, "both API workers listening")
+
+    async def _ready(self) -> bool:
+        """/readyz answers, and two processes of the tree listen on the API's port."""
+        with contextlib.suppress(httpx.HTTPError):
+            async with httpx.AsyncClient() as client:
+                ready = await client.get(f"http://127.0.0.1:{self.port}/readyz")
+            return ready.status_code == httpx.codes.OK and len(self.listeners()) == 2
+        return False
+
+    def listeners(self) -> list[int]:
+        """The processes holding a listening socket on the API's port."""
+        listening = set()
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rpartition(":")[2], 16) == self.port and fields[3] == "0A":
+                listening.add(fields[9])
+        assert self.process is not None
+        return [pid for pid in descendants(self.process.pid) if socket_inodes(pid) & listening]
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.terminate()
+            await self.process.wait()
+
+
+@pytest.fixture
+async def two_workers(tmp_path: Path) -> AsyncIterator[TwoWorkers]:
+    gateway = TwoWorkers(tmp_path)
+    try:
+        await gateway.start()
+        yield gateway
+    finally:
+        await gateway.stop()
+
+
+async def test_connections_opened_together_reach_both_workers(two_workers: TwoWorkers) -> None:
+    request = (
+        f"GET /sms_gw/query_point.asp?username=alice&password={PASSWORD} HTTP/1.1\r\n"
+        f"Host: 127.0.0.1\r\n\r\n"
+    ).encode()
+    streams = [
+        await asyncio.open_connection("127.0.0.1", two_workers.port) for _ in range(CONNECTIONS)
+    ]
+    try:
+        for _, writer in streams:
+            writer.write(request)
+        for reader, _ in streams:
+            head = await reader.readuntil(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200")
+        # Each answered connection is still open: count whose sockets hold them.
+        established = established_inodes(two_workers.port)
+        held = {pid: len(socket_inodes(pid) & established) for pid in two_workers.listeners()}
+        assert sum(held.values()) == CONNECTIONS
+        assert all(count > 0 for count in held.values()), held  # 2**-23 to fail by chance
+    finally:
+        for _, writer in streams:
+            writer.close()
+
+
+def test_reuse_port_sockets_share_one_port() -> None:
+    first = reuse_port_socket("127.0.0.1", 0)
+    with first:
+        port = first.getsockname()[1]
+        with reuse_port_socket("127.0.0.1", port) as second:
+            first.listen()
+            second.listen()
+            assert second.getsockname() == first.getsockname()
+            assert second.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) == 1
+
+
+def test_claiming_a_port_something_listens_on_is_a_config_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError, match=r"http\.port: cannot listen on 127\.0\.0\.1:"):
+            claim_port("127.0.0.1", port)
+    with reuse_port_socket("127.0.0.1", 0) as gateway:  # a gateway already serving there
+        gateway.listen()
+        with pytest.raises(ConfigError):
+            claim_port("127.0.0.1", gateway.getsockname()[1])
+
+
+def test_claiming_a_free_port_leaves_it_free() -> None:
+    (port,) = free_ports(1)
+    claim_port("127.0.0.1", port)
+    with socket.socket() as after:
+        after.bind(("127.0.0.1", port))
