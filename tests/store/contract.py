@@ -199,6 +199,22 @@ class CoreContract:
         assert await balance(store, rich) == 98
         assert await balance(store, poor) == 0
 
+    async def test_a_refusal_uses_no_msgid(self, store: Store) -> None:
+        """Accepts around a refusal in one burst get consecutive msgids, as do later ones."""
+        rich = await new_account(store, "rich", 100)
+        poor = await new_account(store, "poor", 0)
+        results = await asyncio.gather(
+            store.accept(rich.id, make_plan(), NOW),
+            store.accept(poor.id, make_plan(), NOW),
+            store.accept(poor.id, make_plan(), NOW),
+            store.accept(rich.id, make_plan(), NOW),
+        )
+        later = await accepted(store, rich, make_plan())
+        first, _, _, second = results
+        assert first is not None
+        assert second is not None
+        assert [second.msgid, later.msgid] == [first.msgid + 1, first.msgid + 2]
+
     # recipients ---------------------------------------------------------------------------
     async def test_recipients_follow_asked_msgid_order_then_given_order(self, store: Store) -> None:
         """recipients lists msgids as asked, each one's numbers in the order given."""

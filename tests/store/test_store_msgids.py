@@ -41,3 +41,15 @@ def test_block_size_must_be_positive() -> None:
     """A block size below one is a programming error."""
     with pytest.raises(ValueError, match="positive"):
         MsgidBlocks(0)
+
+
+def test_put_back_msgids_are_taken_again_first_in_order() -> None:
+    """Msgids taken but not used come out again before the rest of their blocks."""
+    blocks = MsgidBlocks(block_size=3)
+    blocks.add(100, 3)
+    blocks.add(500, 3)
+    taken = blocks.take_many(4)
+    assert taken == [100, 101, 102, 500]
+    blocks.put_back(taken[2:])
+    assert blocks.available == 4
+    assert blocks.take_many(4) == [102, 500, 501, 502]

@@ -7,8 +7,12 @@ msgid, and the hot path touches the counter row once per block, not once per mes
 from __future__ import annotations
 
 from collections import deque
+from typing import TYPE_CHECKING
 
 from smsgw.errors import StoreError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 FIRST_MSGID = 1_000_000_000
 LAST_MSGID = 9_999_999_999_999_999  # 16 digits: what smsgo clients are known to parse
@@ -37,6 +41,13 @@ class MsgidBlocks:
         if block.start < 1 or block.stop - 1 > LAST_MSGID:
             raise StoreError("msgid space exhausted")
         self._ranges.append(block)
+
+    def take_many(self, count: int) -> list[int]:
+        return [self.take() for _ in range(count)]
+
+    def put_back(self, msgids: Sequence[int]) -> None:
+        """Hand ``msgids`` (taken, not used) out again first, in their order."""
+        self._ranges.extendleft(range(msgid, msgid + 1) for msgid in reversed(msgids))
 
     def take(self) -> int:
         if not self._ranges:

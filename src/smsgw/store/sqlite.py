@@ -63,11 +63,17 @@ from smsgw.store.records import (
     SubmitResult,
 )
 from smsgw.store.schema import Migration, check_current, migrations, sqlite_statements
-from smsgw.store.sqlite_tx import WriterConnection, each_row, from_micros, to_micros
+from smsgw.store.sqlite_tx import (
+    RowsStatement,
+    WriterConnection,
+    each_row,
+    from_micros,
+    to_micros,
+)
 from smsgw.store.sqlite_tx import transaction as _transaction
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
 T = TypeVar("T")
 ItemT = TypeVar("ItemT")
@@ -595,10 +601,14 @@ def _reserve_msgids(conn: sqlite3.Connection, blocks: MsgidBlocks, needed: int) 
 def _accept_batch(
     conn: sqlite3.Connection, blocks: MsgidBlocks, items: Sequence[AcceptItem]
 ) -> list[Accepted | None]:
+    """Debit and insert the batch in one transaction. The rows are built and encoded
+    before it, as if every item were granted: other processes wait for the write lock
+    while it is held. Items the balances do not cover are rare; their msgids go back."""
     _reserve_msgids(conn, blocks, len(items))
-    rows = _AcceptRows()
+    msgids = blocks.take_many(len(items))
+    rows = _AcceptRows(zip(msgids, items, strict=True))
+    accounts = json.dumps(sorted({item.account_id for item in items}))
     with _transaction(conn):
-        accounts = json.dumps(sorted({item.account_id for item in items}))
         balances = dict(
             conn.execute(
                 "SELECT id, balance FROM accounts WHERE id IN (SELECT value FROM json_each(?))",
@@ -606,66 +616,68 @@ def _accept_batch(
             ).fetchall()
         )
         granted = grant(balances, items)
+        if not all(granted):
+            covered = (item for item, ok in zip(items, granted, strict=True) if ok)
+            rows = _AcceptRows(zip(msgids, covered, strict=False))
         each_row(
             conn,
             "UPDATE accounts SET balance = balance - {0} FROM {rows} WHERE accounts.id = {1}",
             [(points, account_id) for account_id, points in debits(items, granted).items()],
         )
-        answers = [
-            rows.add(blocks.take(), item) if ok else None
-            for item, ok in zip(items, granted, strict=True)
-        ]
         rows.write(conn)
-    return answers
+    blocks.put_back(msgids[len(rows.accepted) :])
+    answers = iter(rows.accepted)
+    return [next(answers) if ok else None for ok in granted]
 
 
 class _AcceptRows:
-    """The rows of a batch's accepted requests, written with one statement per table."""
+    """The rows of a batch's accepted requests, encoded for one statement per table."""
 
-    def __init__(self) -> None:
-        self.requests: list[tuple[object, ...]] = []
-        self.recipients: list[tuple[object, ...]] = []
-        self.ledger: list[tuple[object, ...]] = []
-
-    def add(self, msgid: int, item: AcceptItem) -> Accepted:
-        plan, at = item.plan, to_micros(item.now)
-        dlvtime = None if plan.dlvtime is None else to_micros(plan.dlvtime)
-        self.requests.append(
-            (
-                *(msgid, item.account_id, plan.encoding, plan.body, plan.coding),
-                *(int(plan.flash), plan.segments, plan.wapurl, plan.response, plan.replyurl),
-                *(plan.replydays, dlvtime, plan.points, plan.reply_surcharge, at),
+    def __init__(self, accepted: Iterable[tuple[int, AcceptItem]]) -> None:
+        requests: list[tuple[object, ...]] = []
+        recipients: list[tuple[object, ...]] = []
+        ledger: list[tuple[object, ...]] = []
+        self.accepted: list[Accepted] = []
+        for msgid, item in accepted:
+            plan, at = item.plan, to_micros(item.now)
+            dlvtime = None if plan.dlvtime is None else to_micros(plan.dlvtime)
+            requests.append(
+                (
+                    *(msgid, item.account_id, plan.encoding, plan.body, plan.coding),
+                    *(int(plan.flash), plan.segments, plan.wapurl, plan.response, plan.replyurl),
+                    *(plan.replydays, dlvtime, plan.points, plan.reply_surcharge, at),
+                )
             )
+            state = initial_state(plan, item.now)
+            due = dlvtime if state is State.WAITING else at
+            recipients += [
+                (msgid, seq, r.number, state.value, r.points, plan.segments, at, at, due)
+                for seq, r in enumerate(plan.recipients)
+            ]
+            ledger.append((item.account_id, -plan.points, "debit", msgid, at))
+            self.accepted.append(Accepted(msgid=msgid, points=plan.points))
+        self._statements = (
+            RowsStatement(
+                "INSERT INTO requests (msgid, account_id, encoding, body, coding, flash, segments,"
+                " wapurl, response, replyurl, replydays, dlvtime, points, reply_surcharge,"
+                f" created_at) SELECT {_columns(15)} FROM {{rows}}",
+                requests,
+            ),
+            RowsStatement(
+                "INSERT INTO recipients (msgid, seq, number, state, points, segments, created_at,"
+                f" updated_at, next_attempt_at) SELECT {_columns(9)} FROM {{rows}}",
+                recipients,
+            ),
+            RowsStatement(
+                "INSERT INTO ledger (account_id, delta, kind, msgid, at)"
+                f" SELECT {_columns(5)} FROM {{rows}}",
+                ledger,
+            ),
         )
-        state = initial_state(plan, item.now)
-        due = dlvtime if state is State.WAITING else at
-        self.recipients += [
-            (msgid, seq, r.number, state.value, r.points, plan.segments, at, at, due)
-            for seq, r in enumerate(plan.recipients)
-        ]
-        self.ledger.append((item.account_id, -plan.points, "debit", msgid, at))
-        return Accepted(msgid=msgid, points=plan.points)
 
     def write(self, conn: sqlite3.Connection) -> None:
-        each_row(
-            conn,
-            "INSERT INTO requests (msgid, account_id, encoding, body, coding, flash, segments,"
-            " wapurl, response, replyurl, replydays, dlvtime, points, reply_surcharge,"
-            f" created_at) SELECT {_columns(15)} FROM {{rows}}",
-            self.requests,
-        )
-        each_row(
-            conn,
-            "INSERT INTO recipients (msgid, seq, number, state, points, segments, created_at,"
-            f" updated_at, next_attempt_at) SELECT {_columns(9)} FROM {{rows}}",
-            self.recipients,
-        )
-        each_row(
-            conn,
-            "INSERT INTO ledger (account_id, delta, kind, msgid, at)"
-            f" SELECT {_columns(5)} FROM {{rows}}",
-            self.ledger,
-        )
+        for statement in self._statements:
+            statement.run(conn)
 
 
 def _columns(count: int) -> str:
