@@ -210,8 +210,11 @@ def build(
     """Wire store, authenticator, gateway, engine and ASGI app; nothing is opened yet.
 
     ``clock`` is the wall clock of the gateway and the engine (tests pass a fake one).
+    A process that serves only the API writes SQLite on its event loop (inline writes,
+    see `SqliteStore`); one that also runs the engine keeps its writer thread.
     """
-    store = store if store is not None else open_store(settings.database.url)
+    if store is None:
+        store = open_store(settings.database.url, inline_writes=not with_engine)
     metrics = Metrics()
     engine = (
         Engine(settings, store, clock, metrics=metrics, dispatcher_idle_s=settings.engine.poll_s)

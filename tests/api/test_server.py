@@ -13,6 +13,7 @@ import pytest
 from smsgw.config import load_settings
 from smsgw.domain.times import format_taipei
 from smsgw.server import CoalescingTransport, build, utc_now
+from smsgw.store.sqlite import SqliteStore
 from tests.api.conftest import PASSWORD
 from tests.api.test_send import lines
 from tests.live import serving, with_account
@@ -31,6 +32,17 @@ async def base_url(tmp_path: Path) -> AsyncIterator[str]:
     await with_account(runtime, "alice", PASSWORD, 100)
     async with serving(runtime, settings) as port:
         yield f"http://127.0.0.1:{port}/sms_gw"
+
+
+@pytest.mark.parametrize(("with_engine", "inline"), [(False, True), (True, False)])
+def test_only_an_api_only_process_writes_sqlite_on_its_loop(
+    tmp_path: Path, with_engine: bool, inline: bool
+) -> None:
+    """The API alone writes inline; with the engine on the same loop, on the writer thread."""
+    settings = load_settings(None, {"SMSGW_DATABASE_URL": f"sqlite:///{tmp_path / 'gw.db'}"})
+    store = build(settings, with_engine=with_engine).store
+    assert isinstance(store, SqliteStore)
+    assert store.inline_writes is inline
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])

@@ -29,8 +29,9 @@ _SETTING = "database.url"
 def open_store(url: str, *, inline_writes: bool = False) -> Store:
     """The store a database URL names (not yet opened); ConfigError for a bad URL.
 
-    ``inline_writes``: SQLite writes on the event loop's thread, for engine-only processes
-    (see `SqliteStore`); the other backends have no writer thread and ignore it.
+    ``inline_writes``: SQLite writes on the event loop's thread, for processes that run
+    only the API or only the engine (see `SqliteStore`); the other backends have no writer
+    thread and ignore it.
     """
     scheme, separator, _ = url.partition("://")
     if not separator:

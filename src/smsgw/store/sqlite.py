@@ -8,13 +8,18 @@ takes the file's write lock at the start of each transaction, so what a transact
 stays true until it commits, also against other processes sharing the file.
 
 ``inline_writes``: the writes run on the event loop's own thread instead, for processes
-that only run engine work (`smsgw engine`). There the writer thread and a busy loop share
-the GIL: the thread holds the file's write lock while it waits for its turn to run Python,
-and the API's accepts wait for that lock. Measured with bench/e2e.py (engine separate, 30k
-messages): the engine's receipt transactions held the lock 15-18 ms for 7 ms of work on a
-thread, 2.9-4.6 ms for 2.1-3.4 ms inline. Inline, the loop also waits for the lock while
-another process holds it, and batches form only while the batcher lingers (nothing queues
-during a commit that does not yield), so the engine's batchers linger (`ENGINE_LINGER_S`).
+that run only the API or only the engine (`smsgw engine`, the API workers of `serve` with
+the engine apart). There the writer thread and a busy loop share the GIL: the thread holds
+the file's write lock while it waits for its turn to run Python, and the other processes
+wait for that lock. Measured with bench/e2e.py (engine separate, 30k messages): the
+engine's receipt transactions held the lock 15-18 ms for 7 ms of work on a thread, 2.9-4.6
+ms for 2.1-3.4 ms inline. Two API workers under bench/accept.py (64 connections, the lock
+~95% busy): 8,363-11,249 accepts/s at 0.134-0.149 ms CPU each on a thread, 11,574-11,895/s
+at 0.126-0.129 ms inline (3 runs each). Inline, the loop also waits for the lock while
+another process holds it, and batches form only while the batcher lingers or requests
+arrive together (nothing queues during a commit that does not yield), so the engine's
+batchers linger (`ENGINE_LINGER_S`). A process running both the API and the engine keeps
+its writer thread, as before.
 
 Times are stored as UTC epoch microseconds. ``synchronous=FULL`` (the default) makes an
 acknowledged accept survive a power loss.
@@ -121,6 +126,10 @@ class SqliteStore:
 
     def __repr__(self) -> str:
         return f"SqliteStore({str(self.path)!r})"
+
+    @property
+    def inline_writes(self) -> bool:
+        return self._inline_writes
 
     # lifecycle --------------------------------------------------------------------------
     async def open(self) -> None:
