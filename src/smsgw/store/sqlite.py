@@ -28,7 +28,6 @@ acknowledged accept survive a power loss.
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import time
 from collections import deque
@@ -73,6 +72,7 @@ from smsgw.store.sqlite_tx import (
     WriterConnection,
     each_row,
     from_micros,
+    to_json,
     to_micros,
 )
 from smsgw.store.sqlite_tx import transaction as _transaction
@@ -616,7 +616,7 @@ def _accept_batch(
     _reserve_msgids(conn, blocks, len(items))
     msgids = blocks.take_many(len(items))
     rows = _AcceptRows(zip(msgids, items, strict=True))
-    accounts = json.dumps(sorted({item.account_id for item in items}))
+    accounts = to_json(sorted({item.account_id for item in items}))
     with _transaction(conn):
         balances = dict(
             conn.execute(
@@ -702,7 +702,7 @@ def _recipients(
         " JOIN requests AS q ON q.msgid = r.msgid"
         " WHERE q.account_id = ? AND r.msgid IN (SELECT value FROM json_each(?))"
         " ORDER BY r.msgid, r.seq",
-        (account_id, json.dumps(msgids)),
+        (account_id, to_json(msgids)),
     ).fetchall()
     return _in_asked_order(msgids, [RecipientStatus(m, n, State(s)) for m, n, s in rows])
 

@@ -7,7 +7,6 @@ what a batch touches with a few set-based statements, its rows passed as one JSO
 
 from __future__ import annotations
 
-import json
 from itertools import accumulate
 from typing import TYPE_CHECKING, Any, Final
 
@@ -39,6 +38,7 @@ from smsgw.store.sqlite_tx import (
     each_row,
     from_micros,
     optional_datetime,
+    to_json,
     to_micros,
     transaction,
 )
@@ -63,7 +63,7 @@ _FORMS_SEPARATOR: Final = "\n"
 
 
 def _ids(ids: Iterable[int]) -> str:
-    return json.dumps(sorted(set(ids)))
+    return to_json(sorted(set(ids)))
 
 
 # dispatching ------------------------------------------------------------------------------
@@ -199,7 +199,7 @@ def _apply_receipts(
             "SELECT DISTINCT s.recipient_id FROM json_each(?) AS k JOIN segments AS s"
             " ON s.connector = json_extract(k.value, '$[0]')"
             " AND s.smsc_id = json_extract(k.value, '$[1]')",
-            (json.dumps(receipt_keys(items)),),
+            (to_json(receipt_keys(items)),),
         )
     ]
     segments = [
@@ -251,7 +251,7 @@ def _take_held(conn: sqlite3.Connection, keys: list[SmscKey], now: datetime) -> 
         " ON h.connector = json_extract(k.value, '$[0]')"
         " AND h.smsc_id = json_extract(k.value, '$[1]')"
         " GROUP BY h.connector, h.forms, h.state, h.error, h.received_at ORDER BY MIN(h.id)",
-        (json.dumps(keys),),
+        (to_json(keys),),
     ).fetchall()
     # Every row of a taken receipt (one per form), each found through its own (connector,
     # smsc_id): matching on (connector, forms) would scan all the connector's held rows.
