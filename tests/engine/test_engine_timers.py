@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import deque
 from datetime import UTC, datetime, timedelta
 
@@ -17,7 +19,8 @@ from smsgw.engine.callbacks import CallbackSender, CallbackWorker
 from smsgw.engine.dispatcher import RETRY_DELAYS_S, Dispatcher, Link
 from smsgw.engine.testing import FakeClock, ScriptedSubmitter
 from smsgw.smpp.constants import CommandStatus
-from smsgw.smpp.esme import Refused
+from smsgw.smpp.esme import Refused, Submitted
+from smsgw.smpp.pdu import SubmitSm
 from smsgw.store.memory import MemoryStore
 from smsgw.store.records import DueMessage, SubmitResult
 
@@ -69,6 +72,51 @@ async def test_temporary_refusal_is_retried_only_after_its_delay() -> None:
     assert await dispatch(dispatcher) == 1
     assert await state_of(store, msgid) is State.ENROUTE
     assert len(submitter.submitted) == 2
+
+
+class CountingSubmitter(ScriptedSubmitter):
+    """A gated ScriptedSubmitter that sets ``reached[n]`` when its n-th submit arrives."""
+
+    def __init__(self, gate: asyncio.Event, *counts: int) -> None:
+        super().__init__(gate=gate)
+        self.reached = {count: asyncio.Event() for count in counts}
+
+    async def submit(self, pdu: SubmitSm) -> Submitted | Refused:
+        reached = self.reached.get(len(self.submitted) + 1)
+        if reached is not None:
+            reached.set()
+        return await super().submit(pdu)
+
+
+async def test_a_full_dispatcher_claims_again_when_room_frees() -> None:
+    """With every slot taken the dispatcher idles; sends that end wake it before idle_s."""
+    clock = FakeClock(START)
+    store = MemoryStore()
+    account = await store.create_account("alice", "hash", 100, clock())
+    numbers = {"0911111111", "0922222222", "0933333333", "0944444444"}
+    for number in numbers:
+        plan = plan_send(
+            {"dstaddr": number, "smbody": "hi"}, Rates(()), clock(), allow_private=True
+        )
+        assert await store.accept(account.id, plan, clock()) is not None
+    gate = asyncio.Event()
+    submitter = CountingSubmitter(gate, 2, 4)
+    links = {"sim": Link(DEFAULT_CONNECTOR, submitter)}
+    dispatcher = Dispatcher(store, links, Settings(), clock, concurrency=2, idle_s=3600)
+    running = asyncio.create_task(dispatcher.run())
+    try:
+        async with asyncio.timeout(10):
+            await submitter.reached[2].wait()  # the first claim fills both slots
+        assert await dispatcher.dispatch_due() == 0  # full: nothing claimed
+        gate.set()
+        async with asyncio.timeout(10):  # without the wake: an hour's idle
+            await submitter.reached[4].wait()
+    finally:
+        await dispatcher.stop()
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+    assert {"0" + pdu.destination_addr[3:] for pdu in submitter.submitted} == numbers
 
 
 async def test_temporary_refusals_past_validity_expire() -> None:

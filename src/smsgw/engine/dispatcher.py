@@ -179,7 +179,14 @@ class Dispatcher:
     def _start(self, message: DueMessage) -> None:
         task = asyncio.get_running_loop().create_task(self._dispatch(message))
         self._in_flight.add(task)
-        task.add_done_callback(self._in_flight.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        """A full dispatcher idles; when half its room is free again, it claims at once
+        (not after ``idle_s``, nor one row per completion)."""
+        self._in_flight.discard(task)
+        if len(self._in_flight) == self._concurrency // 2:
+            self._wake.set()
 
     async def drain(self) -> None:
         """Wait until every submission started so far is recorded."""

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections import deque
 from collections.abc import Iterable
@@ -36,15 +37,22 @@ class ScriptedSubmitter:
     """Answers each submit_sm with the next scripted outcome, then accepts every one.
 
     Accepted submits get the SMSC ids ``m1``, ``m2``, ...; ``submitted`` keeps every PDU.
+    With a ``gate``, each submit is answered only once the gate is set (an SMSC that has
+    not answered yet).
     """
 
-    def __init__(self, script: Iterable[Submitted | Refused] = ()) -> None:
+    def __init__(
+        self, script: Iterable[Submitted | Refused] = (), gate: asyncio.Event | None = None
+    ) -> None:
         self.script: deque[Submitted | Refused] = deque(script)
         self.submitted: list[SubmitSm] = []
         self._ids = itertools.count(1)
+        self._gate = gate
 
     async def submit(self, pdu: SubmitSm) -> Submitted | Refused:
         self.submitted.append(pdu)
+        if self._gate is not None:
+            await self._gate.wait()
         if self.script:
             return self.script.popleft()
         return Submitted(f"m{next(self._ids)}")
