@@ -6,24 +6,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
-from smsgw import cli
 from smsgw.errors import ConfigError
 from smsgw.server import claim_port, reuse_port_socket
-from tests.reliability.processes import clean_environment, free_ports, wait_for
-from tests.test_serve_separate_engine import children
+from tests.reliability.processes import free_ports
+from tests.test_serve_separate_engine import PASSWORD, Gateway, children
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-PASSWORD = "two-workers-pw-1"
-START_DEADLINE_S = 30.0
 CONNECTIONS = 24
 
 
@@ -59,31 +55,17 @@ def socket_inodes(pid: int) -> set[str]:
     return inodes
 
 
-class TwoWorkers:
+class TwoWorkers(Gateway):
+    """`smsgw serve` with ``http.workers = 2`` (the engine apart, as that implies)."""
+
     def __init__(self, tmp_path: Path) -> None:
-        self.port, metrics, callbacks_metrics = free_ports(3)
-        self.config = tmp_path / "smsgw.toml"
+        super().__init__(tmp_path)
         self.config.write_text(
             f'[database]\nurl = "sqlite:///{tmp_path / "gw.db"}"\n'
             f"[http]\nport = {self.port}\nworkers = 2\n"
-            f"[engine]\nmetrics_port = {metrics}\ncallbacks_metrics_port = {callbacks_metrics}\n"
+            f"[engine]\nmetrics_port = {self.metrics_port}\n"
+            f"callbacks_metrics_port = {self.callbacks_metrics_port}\n"
         )
-        self.log = tmp_path / "serve.log"
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        create = ["--config", str(self.config), "account", "create", "alice"]
-        create += ["--password", PASSWORD, "--points", "100"]
-        assert await asyncio.to_thread(cli.main, create) == 0
-        with self.log.open("wb") as sink:
-            self.process = await asyncio.create_subprocess_exec(
-                *(sys.executable, "-m", "smsgw", "--config", str(self.config), "serve"),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=sink,
-                stderr=asyncio.subprocess.STDOUT,
-                env=clean_environment(),
-            )
-        await wait_for(self._ready, START_DEADLINE_S, "both API workers listening")
 
     async def _ready(self) -> bool:
         """/readyz answers, and two processes of the tree listen on the API's port."""
@@ -100,10 +82,10 @@ class TwoWorkers:
             fields = line.split()
             if int(fields[1].rpartition(":")[2], 16) == self.port and fields[3] == "0A":
                 listening.add(fields[9])
-        assert self.process is not None
-        return [pid for pid in descendants(self.process.pid) if socket_inodes(pid) & listening]
+        return [pid for pid in descendants(self.pid) if socket_inodes(pid) & listening]
 
     async def stop(self) -> None:
+        """SIGTERM: uvicorn's workers do not end with a killed supervisor."""
         if self.process is not None and self.process.returncode is None:
             self.process.terminate()
             await self.process.wait()
