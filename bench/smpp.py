@@ -27,7 +27,7 @@ from pathlib import Path
 
 from smsgw.config import ConnectorSettings, SimulatorSettings
 from smsgw.smpp import CommandStatus, DataSm, DeliverSm, SubmitSm
-from smsgw.smpp.esme import Esme, Submitted
+from smsgw.smpp.esme import Esme, Submitted, one_at_a_time
 from smsgw.smpp.simulator import Simulator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -169,7 +169,7 @@ async def bench(count: int, peer: str, *, separate_process: bool) -> None:
         window=WINDOW,
     )
     receipts = Receipts(count)
-    esme = Esme(settings, receipts)
+    esme = Esme(settings, one_at_a_time(receipts))
     await esme.start()
     try:
         if not await esme.wait_bound(5.0):

@@ -78,13 +78,13 @@ async def test_inbound_applies_a_receipt_once_its_answered_submit_is_recorded() 
     unrecorded.answered("sim", "4f2a")  # the ESME read the submit_sm_resp
     submit = SubmitSm(destination_addr="886912345678", short_message=b"hi")
     receipt = receipt_for(submit, "4f2a", "DELIVRD", clock(), clock())
-    handling = asyncio.create_task(inbound.handle(ConnectorSettings(name="sim"), receipt))
+    handling = asyncio.create_task(inbound.handle(ConnectorSettings(name="sim"), [receipt]))
     await asyncio.sleep(0)  # one loop turn: the handler is waiting, nothing stored
     assert not handling.done()
     assert await store.held_receipt_count() == 0
     await store.record_submits([SubmitResult(due.recipient_id, "sim", ("4f2a",))], clock())
     unrecorded.recorded("sim", ["4f2a"])  # what the dispatcher does after its record
-    assert await handling == CommandStatus.ESME_ROK
+    assert await handling == [CommandStatus.ESME_ROK]
     assert [a.matched for a in applied] == [True]
     assert await store.held_receipt_count() == 0
     assert await state_of(store, msgid) is State.DELIVRD

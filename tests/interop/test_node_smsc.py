@@ -12,7 +12,7 @@ from smsgw.domain.model import State
 from smsgw.domain.text import plan_text
 from smsgw.smpp import CommandStatus, DataSm, DeliverSm, SubmitSm
 from smsgw.smpp.air import Address, LongForm, Reassembler, decode_mo, encode_mt
-from smsgw.smpp.esme import Esme, Submitted
+from smsgw.smpp.esme import Esme, Submitted, one_at_a_time
 from smsgw.smpp.receipts import is_receipt, parse_receipt
 from smsgw.smpp.wap import si_push
 from tests.interop.conftest import PASSWORD, PEER_DEADLINE_S, SYSTEM_ID, Event, NodePeer
@@ -79,7 +79,7 @@ async def esme(node_smsc: NodePeer, deliveries: Deliveries) -> AsyncIterator[Esm
         tps=1_000_000.0,
         response_timeout_s=PEER_DEADLINE_S,
     )
-    connector = Esme(settings, deliveries)
+    connector = Esme(settings, one_at_a_time(deliveries))
     await connector.start()
     try:
         assert await connector.wait_bound(PEER_DEADLINE_S)

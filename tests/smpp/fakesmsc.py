@@ -148,6 +148,20 @@ class FakeSmsc:
         connection = next(c for c in self.connections if c.delivers and c.open)
         return asyncio.ensure_future(self._request(connection, pdu))
 
+    def send_delivers(self, pdus: list[DeliverSm]) -> list[asyncio.Future[Pdu]]:
+        """Send deliver_sms in one write (read together); the futures get their responses."""
+        connection = next(c for c in self.connections if c.delivers and c.open)
+        loop = asyncio.get_running_loop()
+        futures, chunks = [], []
+        for pdu in pdus:
+            data = connection.session.send(pdu, 0.0)
+            future: asyncio.Future[Pdu] = loop.create_future()
+            connection.waiting[int.from_bytes(data[12:16], "big")] = future
+            futures.append(future)
+            chunks.append(data)
+        connection.write(b"".join(chunks))
+        return futures
+
     async def ping(self, connection: FakeConnection | None = None) -> None:
         """An enquire_link round trip: everything the ESME wrote before answering has arrived."""
         target = connection or next(c for c in self.connections if c.bind and c.open)

@@ -22,34 +22,37 @@ from smsgw.smpp import (
     Tlv,
     encode,
 )
-from smsgw.smpp.esme import Esme, Refused, Submitted
+from smsgw.smpp.esme import DeliverHandler, Esme, Refused, Submitted, one_at_a_time
 from smsgw.smpp.throttle import TokenBucket
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator, Callable, Sequence
 
 S = CommandStatus
 PASSWORD = "s3cr3t"
 
 
 class Handler:
-    """A deliver handler that records what it got, optionally waits for a gate, or fails."""
+    """A deliver handler that records what it got, optionally waits for a gate, or fails.
+    ``calls`` keeps how many PDUs each call brought."""
 
     def __init__(self, status: CommandStatus = S.ESME_ROK, *, fail: bool = False) -> None:
         self.status = status
         self.fail = fail
         self.received: list[DeliverSm | DataSm] = []
+        self.calls: list[int] = []
         self.called = asyncio.Event()
         self.gate: asyncio.Event | None = None
 
-    async def __call__(self, pdu: DeliverSm | DataSm) -> CommandStatus:
-        self.received.append(pdu)
+    async def __call__(self, pdus: Sequence[DeliverSm | DataSm]) -> list[CommandStatus]:
+        self.received += pdus
+        self.calls.append(len(pdus))
         self.called.set()
         if self.gate is not None:
             await self.gate.wait()
         if self.fail:
             raise RuntimeError("the store is down")
-        return self.status
+        return [self.status] * len(pdus)
 
 
 def settings_for(smsc: FakeSmsc, **overrides: Any) -> ConnectorSettings:
@@ -72,7 +75,7 @@ def settings_for(smsc: FakeSmsc, **overrides: Any) -> ConnectorSettings:
 
 @contextlib.asynccontextmanager
 async def running(
-    settings: ConnectorSettings, handler: Handler | None = None, **options: Any
+    settings: ConnectorSettings, handler: DeliverHandler | None = None, **options: Any
 ) -> AsyncIterator[Esme]:
     esme = Esme(settings, handler or Handler(), reconnect_backoff=(0.01,), **options)
     await esme.start()
@@ -261,6 +264,40 @@ async def test_deliver_sm_is_acked_only_after_the_handler_returns(smsc: FakeSmsc
     (received,) = handler.received
     assert isinstance(received, DeliverSm)
     assert received.short_message == b"hi"
+
+
+async def test_deliver_sms_read_together_are_handled_in_one_call(smsc: FakeSmsc) -> None:
+    """Three deliver_sm in one write reach the handler in one call; each response carries
+    the status the handler gave its own PDU."""
+    statuses = [S.ESME_ROK, S.ESME_RX_P_APPN, S.ESME_RX_T_APPN]
+    received: list[list[bytes]] = []
+
+    async def handler(pdus: Sequence[DeliverSm | DataSm]) -> list[CommandStatus]:
+        received.append([pdu.short_message for pdu in pdus if isinstance(pdu, DeliverSm)])
+        return statuses[: len(pdus)]
+
+    async with running(settings_for(smsc), handler):
+        responses = smsc.send_delivers([DeliverSm(short_message=b"%d" % n) for n in range(3)])
+        answered = [await asyncio.wait_for(response, 5.0) for response in responses]
+    assert received == [[b"0", b"1", b"2"]]
+    assert [response.command_status for response in answered] == statuses
+
+
+async def test_one_at_a_time_answers_a_failing_pdu_alone(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The adapter for one-PDU handlers: a PDU whose handling raises gets ESME_RX_T_APPN,
+    the others the status their handling returned."""
+
+    async def handle(pdu: DeliverSm | DataSm) -> CommandStatus:
+        if isinstance(pdu, DeliverSm) and pdu.short_message == b"bad":
+            raise RuntimeError("cannot store this one")
+        return S.ESME_ROK
+
+    pdus = [DeliverSm(short_message=body) for body in (b"ok", b"bad", b"ok")]
+    assert await one_at_a_time(handle)(pdus) == [S.ESME_ROK, S.ESME_RX_T_APPN, S.ESME_ROK]
+    assert await one_at_a_time(handle)(pdus[:1]) == [S.ESME_ROK]
+    assert "deliver handler failed" in caplog.text
 
 
 async def test_a_failing_handler_is_answered_rx_t_appn(

@@ -1,9 +1,10 @@
 """What SMSCs send us: delivery receipts and handset replies (MO), stored before acked.
 
-The ESME calls ``handle`` for every deliver_sm / data_sm and answers with the status it
-returns, only after it returned: a receipt is acknowledged once the store committed it (an
-unknown id is held, never refused), a reply once it is stored and, when it matches a message
-with ``replyurl``, its forwarding callback queued in the same transaction.
+The ESME calls ``handle`` with the deliver_sm / data_sm of one read and answers each with
+the status returned for it, only after it returned: a receipt is acknowledged once the store
+committed it (an unknown id is held, never refused; the receipts of one call are applied in
+one store call), a reply once it is stored and, when it matches a message with ``replyurl``,
+its forwarding callback queued in the same transaction.
 
 Concatenated replies are reassembled in memory: the parts of an incomplete reply are
 acknowledged as they arrive, so a crash before the last part loses the earlier ones (the
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from smsgw.config import ConnectorSettings
@@ -34,6 +35,13 @@ from smsgw.store.records import IncomingReply, ReceiptApplied, ReceiptUpdate
 log = logging.getLogger("smsgw.inbound")
 
 Clock = Callable[[], datetime]
+
+
+def _update(connector: ConnectorSettings, pdu: DeliverSm | DataSm) -> ReceiptUpdate:
+    receipt = parse_receipt(pdu)
+    return ReceiptUpdate(
+        connector.name, message_id_forms(receipt.message_id), receipt.state, receipt.error
+    )
 
 
 class Inbound:
@@ -60,25 +68,37 @@ class Inbound:
     def handler(self, connector: ConnectorSettings) -> DeliverHandler:
         """The deliver_sm handler of one connector."""
 
-        async def handle(pdu: DeliverSm | DataSm) -> CommandStatus:
-            return await self.handle(connector, pdu)
+        async def handle(pdus: Sequence[DeliverSm | DataSm]) -> list[CommandStatus]:
+            return await self.handle(connector, pdus)
 
         return handle
 
-    async def handle(self, connector: ConnectorSettings, pdu: DeliverSm | DataSm) -> CommandStatus:
-        try:
-            if is_receipt(pdu):
-                await self._receipt(connector, pdu)
-            else:
-                await self._reply(connector, pdu)
-        except PduDecodeError as error:
-            # Refusing would make the SMSC redeliver the same bytes forever: count, ack.
-            self.undecodable += 1
-            log.warning("undecodable %s from %s: %s", type(pdu).__name__, connector.name, error)
-        except StoreError:
-            log.exception("could not store what %s sent; asking it to retry", connector.name)
-            return CommandStatus.ESME_RX_T_APPN
-        return CommandStatus.ESME_ROK
+    async def handle(
+        self, connector: ConnectorSettings, pdus: Sequence[DeliverSm | DataSm]
+    ) -> list[CommandStatus]:
+        statuses = [CommandStatus.ESME_ROK] * len(pdus)
+        receipts: list[tuple[int, ReceiptUpdate]] = []
+        for index, pdu in enumerate(pdus):
+            try:
+                if is_receipt(pdu):
+                    receipts.append((index, _update(connector, pdu)))
+                else:
+                    await self._reply(connector, pdu)
+            except PduDecodeError as error:
+                # Refusing would make the SMSC redeliver the same bytes forever: count, ack.
+                self.undecodable += 1
+                log.warning("undecodable %s from %s: %s", type(pdu).__name__, connector.name, error)
+            except StoreError:
+                log.exception("could not store what %s sent; asking it to retry", connector.name)
+                statuses[index] = CommandStatus.ESME_RX_T_APPN
+        if receipts:
+            try:
+                await self._receipts(connector, [update for _, update in receipts])
+            except StoreError:
+                log.exception("could not store what %s sent; asking it to retry", connector.name)
+                for index, _ in receipts:
+                    statuses[index] = CommandStatus.ESME_RX_T_APPN
+        return statuses
 
     async def flush_expired(self) -> int:
         """Store replies whose missing parts never came; the number stored."""
@@ -87,16 +107,14 @@ class Inbound:
             await self._store_reply(None, message)
         return len(expired)
 
-    async def _receipt(self, connector: ConnectorSettings, pdu: DeliverSm | DataSm) -> None:
-        receipt = parse_receipt(pdu)
-        update = ReceiptUpdate(
-            connector.name, message_id_forms(receipt.message_id), receipt.state, receipt.error
-        )
-        if self._unrecorded is not None:  # its submit may be answered but not yet recorded
-            await self._unrecorded.settled(connector.name, update.smsc_id_forms)
-        (applied,) = await self._store.apply_receipts([update], self._clock())
+    async def _receipts(self, connector: ConnectorSettings, updates: list[ReceiptUpdate]) -> None:
+        if self._unrecorded is not None:  # a submit may be answered but not yet recorded
+            for update in updates:
+                await self._unrecorded.settled(connector.name, update.smsc_id_forms)
+        applied = await self._store.apply_receipts(updates, self._clock())
         if self._on_receipt is not None:
-            self._on_receipt(update, applied)
+            for update, outcome in zip(updates, applied, strict=True):
+                self._on_receipt(update, outcome)
 
     async def _reply(self, connector: ConnectorSettings, pdu: DeliverSm | DataSm) -> None:
         fragment = decode_mo(pdu)

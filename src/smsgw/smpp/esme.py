@@ -32,12 +32,14 @@ Sending
       with ``abort()``: a stalled peer cannot hold the close up.
 
 Receiving
-    A deliver_sm / data_sm is passed to the handler; its response, with the status the handler
-    returned, is written only after the handler returns (the message is stored). A handler that
-    raises gets ESME_RX_T_APPN, a temporary error: the SMSC will deliver again. If the connection
-    closed meanwhile the response is dropped and the SMSC redelivers. At most
-    ``MAX_CONCURRENT_DELIVERIES`` handlers run at once; beyond that reading stops (TCP
-    backpressure on the SMSC).
+    The deliver_sm / data_sm read in one turn of the loop are passed to the handler together
+    (one task, one call); each response, with the status the handler returned for its PDU, is
+    written only after the handler returns (the messages are stored). A handler that raises
+    gets ESME_RX_T_APPN for all of them, a temporary error: the SMSC will deliver again. If the
+    connection closed meanwhile the response is dropped and the SMSC redelivers. At most
+    ``MAX_CONCURRENT_DELIVERIES`` PDUs are being handled at once; beyond that reading stops
+    (TCP backpressure on the SMSC). `one_at_a_time` turns a handler of one PDU into one of
+    many.
 
 Refusals that do not come from the SMSC ("not bound", "response timeout", "connection lost",
 "stopping") carry ESME_RSYSERR, a temporary status. Logging goes to "smsgw.smpp.esme": one line
@@ -87,7 +89,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("smsgw.smpp.esme")
 
-DeliverHandler = Callable[[DeliverSm | DataSm], Awaitable[CommandStatus]]
+Delivered = DeliverSm | DataSm
+DeliverHandler = Callable[[Sequence[Delivered]], Awaitable[Sequence[CommandStatus]]]
 Clock = Callable[[], float]
 
 THROTTLE_STATUSES: Final = frozenset({CommandStatus.ESME_RTHROTTLED, CommandStatus.ESME_RMSGQFUL})
@@ -492,6 +495,7 @@ class Esme:
         self._window = asyncio.Semaphore(settings.window)
         self._bucket = TokenBucket(settings.tps, now=clock())
         self._delivery_slots = asyncio.Semaphore(MAX_CONCURRENT_DELIVERIES)
+        self._received: list[tuple[_Connection, Delivered]] = []  # this turn's, not yet handed
         self._deliveries: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -628,21 +632,52 @@ class Esme:
             await connection.send(response_to(pdu, CommandStatus.ESME_RINVCMDID))
             return
         await self._delivery_slots.acquire()  # when all are taken, reading waits: backpressure
-        task = asyncio.create_task(self._deliver(connection, pdu))
+        if not self._received:  # the first of this turn: hand them over once reading yields
+            asyncio.get_running_loop().call_soon(self._start_delivery)
+        self._received.append((connection, pdu))
+
+    def _start_delivery(self) -> None:
+        received, self._received = self._received, []
+        task = asyncio.create_task(self._deliver(received))
         self._deliveries.add(task)
         task.add_done_callback(self._deliveries.discard)
 
-    async def _deliver(self, connection: _Connection, pdu: DeliverSm | DataSm) -> None:
+    async def _deliver(self, received: list[tuple[_Connection, Delivered]]) -> None:
+        pdus = [pdu for _, pdu in received]
         try:
-            status = await self._handler(pdu)
+            statuses = list(await self._handler(pdus))
+            if len(statuses) != len(pdus):
+                msg = f"{len(statuses)} statuses for {len(pdus)} PDUs"
+                raise RuntimeError(msg)  # noqa: TRY301 - answered below like any failure
         except Exception:
             log.exception(
-                "%s: the deliver handler failed; answering ESME_RX_T_APPN", connection.name
+                "%s: the deliver handler failed; answering ESME_RX_T_APPN", self._settings.name
             )
-            status = CommandStatus.ESME_RX_T_APPN
+            statuses = [CommandStatus.ESME_RX_T_APPN] * len(pdus)
         finally:
-            self._delivery_slots.release()
-        await connection.send(response_to(pdu, status))
+            for _ in pdus:
+                self._delivery_slots.release()
+        for (connection, pdu), status in zip(received, statuses, strict=True):
+            await connection.send(response_to(pdu, status))
+
+
+def one_at_a_time(handle: Callable[[Delivered], Awaitable[CommandStatus]]) -> DeliverHandler:
+    """A deliver handler that runs ``handle`` for each PDU, concurrently; one that raises
+    answers its own PDU ESME_RX_T_APPN, not the others."""
+
+    async def handle_one(pdu: Delivered) -> CommandStatus:
+        try:
+            return await handle(pdu)
+        except Exception:
+            log.exception("the deliver handler failed; answering ESME_RX_T_APPN")
+            return CommandStatus.ESME_RX_T_APPN
+
+    async def handle_all(pdus: Sequence[Delivered]) -> list[CommandStatus]:
+        if len(pdus) == 1:
+            return [await handle_one(pdus[0])]
+        return list(await asyncio.gather(*(handle_one(pdu) for pdu in pdus)))
+
+    return handle_all
 
 
 def _link_specs(settings: ConnectorSettings) -> list[_LinkSpec]:
