@@ -177,6 +177,38 @@ async def send(worker: CallbackWorker) -> int:
     return started
 
 
+async def test_an_unwoken_worker_finds_a_new_row_by_its_probe() -> None:
+    """A worker that nothing wakes (alone in its process) reads every probe_s whether a row
+    is due and claims it then, not after idle_s (an hour here)."""
+    clock = FakeClock(START)
+    store = MemoryStore()
+    sent = asyncio.Event()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.set()
+        return httpx.Response(200, text=acknowledgement(request.url.params["msgid"]))
+
+    webhooks = WebhookSettings()
+    client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+
+    async def resolver(_host: str, _port: int) -> list[str]:
+        return ["93.184.216.34"]
+
+    sender = CallbackSender(webhooks, HttpxGetter(client), resolver=resolver)
+    worker = CallbackWorker(store, sender, webhooks, clock, idle_s=3600, probe_s=0.01)
+    running = asyncio.create_task(worker.run())
+    try:
+        await asyncio.sleep(0)  # the worker claimed nothing and went idle
+        await final_with_callback(store, clock, "http://hooks.example.com/d")  # no wake
+        async with asyncio.timeout(10):  # without the probe: an hour
+            await sent.wait()
+    finally:
+        await worker.stop()
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+
+
 async def test_callback_retry_waits_for_its_delay() -> None:
     """After a failed callback the next attempt happens only once the clock passes the delay."""
     clock = FakeClock(START)

@@ -581,10 +581,15 @@ class DeliveryContract:
 
     # callbacks --------------------------------------------------------------------------------
     async def test_callback_claim_leases_the_row(self, store: Store) -> None:
-        """A claimed callback is not claimed again until its lease runs out."""
+        """A claimed callback is not claimed again until its lease runs out; callbacks_due
+        says beforehand what a claim would find."""
+        assert not await store.callbacks_due(NOW)
         await settled_with_callback(store)
+        assert await store.callbacks_due(NOW)
         [job] = await store.claim_callbacks(NOW, 10, 30)
+        assert not await store.callbacks_due(NOW + timedelta(seconds=29))
         assert await store.claim_callbacks(NOW + timedelta(seconds=29), 10, 30) == []
+        assert await store.callbacks_due(NOW + timedelta(seconds=30))
         [again] = await store.claim_callbacks(NOW + timedelta(seconds=30), 10, 30)
         assert again.id == job.id
 
@@ -623,6 +628,7 @@ class DeliveryContract:
         await store.finish_callbacks([CallbackOutcome(job.id, delivered=True)], NOW)
         [row] = await store.list_callbacks(None, None, 10)
         assert (row.state, row.sent_at, row.attempts) == ("sent", NOW, 0)
+        assert not await store.callbacks_due(LATER)
         assert await store.claim_callbacks(LATER, 10, 30) == []
 
     async def test_failed_callback_retries_then_fails(self, store: Store) -> None:

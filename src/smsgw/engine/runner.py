@@ -44,6 +44,9 @@ Part = Literal["all", "delivery", "callbacks"]
 PARTS: tuple[Part, ...] = get_args(Part)
 HOUSEKEEPING_S = 5.0
 CALLBACKS_IDLE_S = 0.5  # woken by every receipt that settles a recipient in this process
+# Alone in its process, the callback worker reads this often whether a row is due (a delivery
+# report then waits at most this long, not engine.poll_s), and claims every poll_s anyway.
+CALLBACKS_PROBE_S = 0.02
 
 
 class Changes:
@@ -101,8 +104,9 @@ class Engine:
             settings.webhooks,
             clock,
             # Alone in its process nothing wakes it (receipts settle in another one): it
-            # looks for due rows as often as the dispatcher does.
+            # reads whether rows are due every CALLBACKS_PROBE_S, claims every poll_s.
             idle_s=dispatcher_idle_s if part == "callbacks" else CALLBACKS_IDLE_S,
+            probe_s=CALLBACKS_PROBE_S if part == "callbacks" else None,
             on_outcome=self._count_callback,
         )
         self._dispatcher_idle_s = dispatcher_idle_s

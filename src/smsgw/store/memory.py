@@ -301,6 +301,10 @@ class MemoryStore:
         return [SegmentRow(s.seqno, s.connector, s.smsc_id, s.state, s.error) for s in found]
 
     # callbacks ------------------------------------------------------------------------
+    async def callbacks_due(self, now: datetime) -> bool:
+        self._check_open()
+        return any(c.state == "pending" and c.next_attempt_at <= now for c in self.callbacks)
+
     async def claim_callbacks(
         self, now: datetime, limit: int, lease_s: float, per_account: int | None = None
     ) -> list[CallbackJob]:

@@ -146,6 +146,9 @@ class Store(Protocol):
         ...), so one customer's backlog never fills a claim that another customer's callbacks
         wait for; ``per_account`` also caps the rows of any one account."""
 
+    async def callbacks_due(self, now: datetime) -> bool:
+        """Whether a claim at ``now`` would find a callback: a read, cheap enough to poll."""
+
     async def finish_callbacks(self, outcomes: Sequence[CallbackOutcome], now: datetime) -> None:
         """Record attempts (group-committed): delivered -> sent; failed -> attempts + 1 and
         pending at retry_at, or failed (kept) when retry_at is None."""

@@ -335,6 +335,10 @@ class PostgresStore:
         async with self._transaction() as conn:
             return await delivery.claim_callbacks(conn, now, limit, lease_until, cap)
 
+    async def callbacks_due(self, now: datetime) -> bool:
+        with _translated():
+            return await delivery.callbacks_due(self._open_pool(), now)
+
     async def finish_callbacks(self, outcomes: Sequence[CallbackOutcome], now: datetime) -> None:
         if outcomes:
             await _running(self._finished).submit((tuple(outcomes), now))

@@ -505,6 +505,13 @@ async def state_counts(pool: Pool) -> dict[State, int]:
     return counts
 
 
+async def callbacks_due(pool: Pool, now: datetime) -> bool:
+    found = await pool.fetchval(
+        "SELECT 1 FROM callbacks WHERE state = 'pending' AND next_attempt_at <= $1 LIMIT 1", now
+    )
+    return found is not None
+
+
 async def held_receipt_count(pool: Pool) -> int:
     count = await pool.fetchval(
         "SELECT COUNT(*) FROM (SELECT DISTINCT connector, forms, state, received_at"

@@ -251,6 +251,10 @@ class SqliteStore:
         cap = limit if per_account is None else per_account
         return await self._write(lambda conn: delivery.claim_callbacks(conn, at, limit, lease, cap))
 
+    async def callbacks_due(self, now: datetime) -> bool:
+        at = to_micros(now)
+        return await self._read(lambda conn: delivery.callbacks_due(conn, at))
+
     async def finish_callbacks(self, outcomes: Sequence[CallbackOutcome], now: datetime) -> None:
         if outcomes:
             await _running(self._finished).submit((tuple(outcomes), now))

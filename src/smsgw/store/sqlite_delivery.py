@@ -368,6 +368,13 @@ def claim_callbacks(
     ]
 
 
+def callbacks_due(conn: sqlite3.Connection, now: int) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM callbacks WHERE state = 'pending' AND next_attempt_at <= ? LIMIT 1", (now,)
+    ).fetchone()
+    return row is not None
+
+
 def finish_callbacks(
     conn: sqlite3.Connection, calls: Sequence[tuple[Sequence[CallbackOutcome], datetime]]
 ) -> list[None]:
