@@ -7,8 +7,9 @@ demo always keeps the engine in the API's process. ``serve --no-engine`` and ``s
 run them apart, for instance API nodes and one engine node sharing PostgreSQL.
 
 With the engine in another process the API cannot wake it after an accept: the dispatcher
-looks for due work every ``engine.poll_s``, and the API's ``/readyz`` only says that the
-store answers (the engine's own metrics, on ``engine.metrics_port``, show its bind state).
+reads whether work is due every ``pacing.PROBE_S`` (and claims every ``engine.poll_s``),
+and the API's ``/readyz`` only says that the store answers (the engine's own metrics, on
+``engine.metrics_port``, show its bind state).
 """
 
 from __future__ import annotations
@@ -522,7 +523,9 @@ async def _engine_main(settings: Settings, part: Part) -> None:
     await store.open()
     metrics = Metrics()
     idle_s = settings.engine.poll_s
-    engine = Engine(settings, store, utc_now, metrics=metrics, dispatcher_idle_s=idle_s, part=part)
+    engine = Engine(
+        settings, store, utc_now, metrics=metrics, dispatcher_idle_s=idle_s, part=part, alone=True
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

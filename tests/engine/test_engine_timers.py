@@ -119,6 +119,29 @@ async def test_a_full_dispatcher_claims_again_when_room_frees() -> None:
     assert {"0" + pdu.destination_addr[3:] for pdu in submitter.submitted} == numbers
 
 
+async def test_a_dispatcher_apart_finds_an_accept_by_its_probe() -> None:
+    """A dispatcher that no accept wakes (the engine in its own process) reads every
+    PROBE_S whether a recipient is due and submits it then, not after idle_s (an hour)."""
+    clock = FakeClock(START)
+    store = MemoryStore()
+    answering = asyncio.Event()
+    answering.set()
+    submitter = CountingSubmitter(answering, 1)
+    links = {"sim": Link(DEFAULT_CONNECTOR, submitter)}
+    dispatcher = Dispatcher(store, links, Settings(), clock, idle_s=3600, probe=True)
+    running = asyncio.create_task(dispatcher.run())
+    try:
+        await asyncio.sleep(0)  # nothing due: the dispatcher went idle
+        await accepted(store, clock)  # no wake
+        async with asyncio.timeout(10):  # without the probe: an hour
+            await submitter.reached[1].wait()
+    finally:
+        await dispatcher.stop()
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+
+
 async def test_temporary_refusals_past_validity_expire() -> None:
     """Temporary refusals until the validity period runs out make the recipient EXPIRED."""
     clock = FakeClock(START)
@@ -195,7 +218,7 @@ async def test_an_unwoken_worker_finds_a_new_row_by_its_probe() -> None:
         return ["93.184.216.34"]
 
     sender = CallbackSender(webhooks, HttpxGetter(client), resolver=resolver)
-    worker = CallbackWorker(store, sender, webhooks, clock, idle_s=3600, probe_s=0.01)
+    worker = CallbackWorker(store, sender, webhooks, clock, idle_s=3600, probe=True)
     running = asyncio.create_task(worker.run())
     try:
         await asyncio.sleep(0)  # the worker claimed nothing and went idle

@@ -371,10 +371,13 @@ class DeliveryContract:
         assert await store.claim_due(NOW, 10, 60) == []
 
     async def test_waiting_recipient_is_claimed_only_when_due(self, store: Store) -> None:
-        """A WAITING recipient is not claimed before its dlvtime, and is claimed at it."""
+        """A WAITING recipient is not claimed before its dlvtime, and is claimed at it;
+        messages_due says beforehand what a claim would find."""
         account = await new_account(store)
         await accepted(store, account, delivery_plan(dlvtime=LATER))
+        assert not await store.messages_due(LATER - timedelta(seconds=1))
         assert await store.claim_due(LATER - timedelta(seconds=1), 10, 60) == []
+        assert await store.messages_due(LATER)
         assert len(await store.claim_due(LATER, 10, 60)) == 1
 
     async def test_claim_respects_limit_oldest_first(self, store: Store) -> None:
@@ -393,12 +396,17 @@ class DeliveryContract:
     async def test_unrecorded_claim_is_claimed_again_after_its_lease(self, store: Store) -> None:
         """An ENROUTE recipient whose submit was never recorded is re-claimed after the lease."""
         account = await new_account(store)
+        assert not await store.messages_due(NOW)
         await accepted(store, account, delivery_plan())
+        assert await store.messages_due(NOW)
         await store.claim_due(NOW, 10, 60)
+        assert not await store.messages_due(NOW + timedelta(seconds=59))
         assert await store.claim_due(NOW + timedelta(seconds=59), 10, 60) == []
+        assert await store.messages_due(NOW + timedelta(seconds=60))
         [again] = await store.claim_due(NOW + timedelta(seconds=60), 10, 60)
         assert again.attempts == 2
         await store.record_submits([SubmitResult(again.recipient_id, "c1", ("id1",))], NOW)
+        assert not await store.messages_due(NOW + timedelta(hours=1))
         assert await store.claim_due(NOW + timedelta(hours=1), 10, 60) == []
 
     # record_submits ---------------------------------------------------------------------------

@@ -21,7 +21,6 @@ recording means the callback is sent again when its lease runs out: at-least-onc
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -158,7 +157,7 @@ class CallbackWorker:
         concurrency: int = 256,
         per_host: int = CONNECTIONS_PER_HOST,
         idle_s: float = 0.5,
-        probe_s: float | None = None,
+        probe: bool = False,
         on_outcome: Callable[[CallbackJob, Attempt], None] | None = None,
     ) -> None:
         self._store = store
@@ -168,7 +167,7 @@ class CallbackWorker:
         self._concurrency = concurrency
         self._per_host = per_host
         self._idle_s = idle_s
-        self._probe_s = probe_s
+        self._probe = probe  # alone in its process: nothing wakes it (pacing.idle)
         self._on_outcome = on_outcome
         self._in_flight: set[asyncio.Task[None]] = set()
         self._per_host_busy: dict[str, int] = {}
@@ -303,22 +302,10 @@ class CallbackWorker:
             self._wake.set()
 
     async def _idle(self) -> None:
-        """Until woken or ``idle_s`` passed; with ``probe_s``, also until a read every
-        ``probe_s`` finds a due row (a worker that nothing wakes: its rows are written by
-        another process), which is far cheaper than a claim, a write transaction."""
-        if self._probe_s is None:
-            await idle(self._wake, self._idle_s)
-            return
-        self._wake.clear()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._idle_s
-        while (left := deadline - loop.time()) > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=min(self._probe_s, left))
-            if self._wake.is_set():
-                return
-            try:
-                if await self._store.callbacks_due(self._clock()):
-                    return
-            except StoreError:
-                return  # the claim meets the same failure and reports it
+        await idle(self._wake, self._idle_s, self._due if self._probe else None)
+
+    async def _due(self) -> bool:
+        try:
+            return await self._store.callbacks_due(self._clock())
+        except StoreError:
+            return True  # the claim meets the same failure and reports it

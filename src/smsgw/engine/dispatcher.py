@@ -28,6 +28,7 @@ from smsgw.domain.numbers import smpp_address
 from smsgw.domain.text import plan_text
 from smsgw.engine.pacing import idle, settle
 from smsgw.engine.unrecorded import Unrecorded
+from smsgw.errors import StoreError
 from smsgw.smpp.air import Address, encode_mt
 from smsgw.smpp.esme import Refused, Submitted
 from smsgw.smpp.pdu import SubmitSm
@@ -119,6 +120,7 @@ class Dispatcher:
         concurrency: int | None = None,
         lease_s: float = 120.0,
         idle_s: float = 0.2,
+        probe: bool = False,
         on_result: Callable[[SubmitResult], None] | None = None,
         unrecorded: Unrecorded | None = None,
     ) -> None:
@@ -130,6 +132,7 @@ class Dispatcher:
         self._concurrency = concurrency or max(64, windows * 4)
         self._lease_s = lease_s
         self._idle_s = idle_s
+        self._probe = probe  # apart from the API, no accept wakes it (pacing.idle)
         self._on_result = on_result
         self._unrecorded = unrecorded
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -224,4 +227,10 @@ class Dispatcher:
         return decide(message, connector, outcomes, self._clock(), validity_s), answered
 
     async def _idle(self) -> None:
-        await idle(self._wake, self._idle_s)
+        await idle(self._wake, self._idle_s, self._due if self._probe else None)
+
+    async def _due(self) -> bool:
+        try:
+            return await self._store.messages_due(self._clock())
+        except StoreError:
+            return True  # the claim meets the same failure and reports it

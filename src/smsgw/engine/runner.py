@@ -44,9 +44,6 @@ Part = Literal["all", "delivery", "callbacks"]
 PARTS: tuple[Part, ...] = get_args(Part)
 HOUSEKEEPING_S = 5.0
 CALLBACKS_IDLE_S = 0.5  # woken by every receipt that settles a recipient in this process
-# Alone in its process, the callback worker reads this often whether a row is due (a delivery
-# report then waits at most this long, not engine.poll_s), and claims every poll_s anyway.
-CALLBACKS_PROBE_S = 0.02
 
 
 class Changes:
@@ -79,6 +76,7 @@ class Engine:
         http: HttpGetter | None = None,
         dispatcher_idle_s: float = 0.2,
         part: Part = "all",
+        alone: bool = False,
     ) -> None:
         self.settings = settings
         self.part = part
@@ -103,13 +101,14 @@ class Engine:
             CallbackSender(settings.webhooks, self._client),
             settings.webhooks,
             clock,
-            # Alone in its process nothing wakes it (receipts settle in another one): it
-            # reads whether rows are due every CALLBACKS_PROBE_S, claims every poll_s.
+            # Apart from the delivery part nothing wakes it (receipts settle in another
+            # process): it reads whether rows are due (pacing.PROBE_S), claims every poll_s.
             idle_s=dispatcher_idle_s if part == "callbacks" else CALLBACKS_IDLE_S,
-            probe_s=CALLBACKS_PROBE_S if part == "callbacks" else None,
+            probe=part == "callbacks",
             on_outcome=self._count_callback,
         )
         self._dispatcher_idle_s = dispatcher_idle_s
+        self._alone = alone  # apart from the API: no accept wakes the dispatcher
         self._tasks: list[asyncio.Task[None]] = []
         self.changes = Changes()
 
@@ -148,6 +147,7 @@ class Engine:
             self.clock,
             lease_s=self.settings.engine.claim_lease_s,
             idle_s=self._dispatcher_idle_s,
+            probe=self._alone,
             on_result=self._count_result,
             unrecorded=self.unrecorded,
         )

@@ -244,6 +244,10 @@ class MemoryStore:
         return account
 
     # dispatching ----------------------------------------------------------------------
+    async def messages_due(self, now: datetime) -> bool:
+        self._check_open()
+        return any(_is_due(r, now) for r in self.by_id.values())
+
     async def claim_due(self, now: datetime, limit: int, lease_s: float) -> list[DueMessage]:
         self._check_open()
         due = sorted(

@@ -104,6 +104,9 @@ class Store(Protocol):
         stored as given, since signing needs it, and only ever leaves in a CallbackJob."""
 
     # dispatching ----------------------------------------------------------------------
+    async def messages_due(self, now: datetime) -> bool:
+        """Whether a claim_due at ``now`` would find a recipient: a read, cheap to poll."""
+
     async def claim_due(self, now: datetime, limit: int, lease_s: float) -> list[DueMessage]:
         """Claim up to ``limit`` recipients due for submission, oldest first.
 

@@ -288,6 +288,10 @@ class PostgresStore:
         return await self._set(username, "webhook_secret = $1", secret)
 
     # dispatching ----------------------------------------------------------------------
+    async def messages_due(self, now: datetime) -> bool:
+        with _translated():
+            return await delivery.messages_due(self._open_pool(), now)
+
     async def claim_due(self, now: datetime, limit: int, lease_s: float) -> list[DueMessage]:
         async with self._transaction() as conn:
             return await delivery.claim_due(conn, now, limit, now + timedelta(seconds=lease_s))

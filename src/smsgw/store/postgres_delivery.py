@@ -68,6 +68,16 @@ _FACTS: Final = (
 # dispatching ------------------------------------------------------------------------------
 
 
+async def messages_due(pool: Pool, now: datetime) -> bool:
+    """What claim_due would find, read through the same index."""
+    found = await pool.fetchval(
+        "SELECT 1 FROM recipients WHERE state = ANY($1::text[]) AND next_attempt_at <= $2 LIMIT 1",
+        list(_CLAIMABLE),
+        now,
+    )
+    return found is not None
+
+
 async def claim_due(
     conn: Connection, now: datetime, limit: int, lease_until: datetime
 ) -> list[DueMessage]:

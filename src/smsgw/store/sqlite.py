@@ -214,6 +214,10 @@ class SqliteStore:
         return await self._set(username, "webhook_secret = ?", secret)
 
     # dispatching ----------------------------------------------------------------------
+    async def messages_due(self, now: datetime) -> bool:
+        at = to_micros(now)
+        return await self._read(lambda conn: delivery.messages_due(conn, at))
+
     async def claim_due(self, now: datetime, limit: int, lease_s: float) -> list[DueMessage]:
         at, lease = to_micros(now), round(lease_s * 1_000_000)
         return await self._write(lambda conn: delivery.claim_due(conn, at, limit, lease))
