@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections import deque
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 
@@ -23,6 +24,9 @@ from smsgw.smpp.esme import Refused, Submitted
 from smsgw.smpp.pdu import SubmitSm
 from smsgw.store.memory import MemoryStore
 from smsgw.store.records import DueMessage, SubmitResult
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 START = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 THROTTLED = Refused(CommandStatus.ESME_RTHROTTLED, temporary=True, reason="throttled")
@@ -74,6 +78,24 @@ async def test_temporary_refusal_is_retried_only_after_its_delay() -> None:
     assert len(submitter.submitted) == 2
 
 
+class Loop(Protocol):
+    async def run(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+@contextlib.asynccontextmanager
+async def running(loop: Loop) -> AsyncIterator[None]:
+    """``loop.run()`` in the background for the block; stopped and cancelled after it."""
+    task = asyncio.create_task(loop.run())
+    try:
+        yield
+    finally:
+        await loop.stop()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 class CountingSubmitter(ScriptedSubmitter):
     """A gated ScriptedSubmitter that sets ``reached[n]`` when its n-th submit arrives."""
 
@@ -103,19 +125,13 @@ async def test_a_full_dispatcher_claims_again_when_room_frees() -> None:
     submitter = CountingSubmitter(gate, 2, 4)
     links = {"sim": Link(DEFAULT_CONNECTOR, submitter)}
     dispatcher = Dispatcher(store, links, Settings(), clock, concurrency=2, idle_s=3600)
-    running = asyncio.create_task(dispatcher.run())
-    try:
+    async with running(dispatcher):
         async with asyncio.timeout(10):
             await submitter.reached[2].wait()  # the first claim fills both slots
         assert await dispatcher.dispatch_due() == 0  # full: nothing claimed
         gate.set()
         async with asyncio.timeout(10):  # without the wake: an hour's idle
             await submitter.reached[4].wait()
-    finally:
-        await dispatcher.stop()
-        running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
     assert {"0" + pdu.destination_addr[3:] for pdu in submitter.submitted} == numbers
 
 
@@ -129,17 +145,11 @@ async def test_a_dispatcher_apart_finds_an_accept_by_its_probe() -> None:
     submitter = CountingSubmitter(answering, 1)
     links = {"sim": Link(DEFAULT_CONNECTOR, submitter)}
     dispatcher = Dispatcher(store, links, Settings(), clock, idle_s=3600, probe=True)
-    running = asyncio.create_task(dispatcher.run())
-    try:
+    async with running(dispatcher):
         await asyncio.sleep(0)  # nothing due: the dispatcher went idle
         await accepted(store, clock)  # no wake
         async with asyncio.timeout(10):  # without the probe: an hour
             await submitter.reached[1].wait()
-    finally:
-        await dispatcher.stop()
-        running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
 
 
 async def test_temporary_refusals_past_validity_expire() -> None:
@@ -219,17 +229,11 @@ async def test_an_unwoken_worker_finds_a_new_row_by_its_probe() -> None:
 
     sender = CallbackSender(webhooks, HttpxGetter(client), resolver=resolver)
     worker = CallbackWorker(store, sender, webhooks, clock, idle_s=3600, probe=True)
-    running = asyncio.create_task(worker.run())
-    try:
+    async with running(worker):
         await asyncio.sleep(0)  # the worker claimed nothing and went idle
         await final_with_callback(store, clock, "http://hooks.example.com/d")  # no wake
         async with asyncio.timeout(10):  # without the probe: an hour
             await sent.wait()
-    finally:
-        await worker.stop()
-        running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
 
 
 async def test_callback_retry_waits_for_its_delay() -> None:

@@ -43,8 +43,7 @@ from smsgw.engine.callback_http import (
     HttpGetter,
     url_parts,
 )
-from smsgw.engine.pacing import idle, settle
-from smsgw.errors import StoreError
+from smsgw.engine.pacing import idle, settle, store_probe
 from smsgw.store.port import Store
 from smsgw.store.records import CallbackJob, CallbackOutcome
 
@@ -167,7 +166,8 @@ class CallbackWorker:
         self._concurrency = concurrency
         self._per_host = per_host
         self._idle_s = idle_s
-        self._probe = probe  # alone in its process: nothing wakes it (pacing.idle)
+        # Alone in its process nothing wakes it: it reads whether rows are due (pacing.idle).
+        self._probe = store_probe(store.callbacks_due, clock) if probe else None
         self._on_outcome = on_outcome
         self._in_flight: set[asyncio.Task[None]] = set()
         self._per_host_busy: dict[str, int] = {}
@@ -302,10 +302,4 @@ class CallbackWorker:
             self._wake.set()
 
     async def _idle(self) -> None:
-        await idle(self._wake, self._idle_s, self._due if self._probe else None)
-
-    async def _due(self) -> bool:
-        try:
-            return await self._store.callbacks_due(self._clock())
-        except StoreError:
-            return True  # the claim meets the same failure and reports it
+        await idle(self._wake, self._idle_s, self._probe)

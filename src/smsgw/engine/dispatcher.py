@@ -26,9 +26,8 @@ from smsgw.config import ConnectorSettings, Settings
 from smsgw.domain.model import State
 from smsgw.domain.numbers import smpp_address
 from smsgw.domain.text import plan_text
-from smsgw.engine.pacing import idle, settle
+from smsgw.engine.pacing import idle, settle, store_probe
 from smsgw.engine.unrecorded import Unrecorded
-from smsgw.errors import StoreError
 from smsgw.smpp.air import Address, encode_mt
 from smsgw.smpp.esme import Refused, Submitted
 from smsgw.smpp.pdu import SubmitSm
@@ -132,7 +131,8 @@ class Dispatcher:
         self._concurrency = concurrency or max(64, windows * 4)
         self._lease_s = lease_s
         self._idle_s = idle_s
-        self._probe = probe  # apart from the API, no accept wakes it (pacing.idle)
+        # Apart from the API no accept wakes it: it reads whether work is due (pacing.idle).
+        self._probe = store_probe(store.messages_due, clock) if probe else None
         self._on_result = on_result
         self._unrecorded = unrecorded
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -227,10 +227,4 @@ class Dispatcher:
         return decide(message, connector, outcomes, self._clock(), validity_s), answered
 
     async def _idle(self) -> None:
-        await idle(self._wake, self._idle_s, self._due if self._probe else None)
-
-    async def _due(self) -> bool:
-        try:
-            return await self._store.messages_due(self._clock())
-        except StoreError:
-            return True  # the claim meets the same failure and reports it
+        await idle(self._wake, self._idle_s, self._probe)

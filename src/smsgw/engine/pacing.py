@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Collection
+from datetime import datetime
 from typing import Final
+
+from smsgw.errors import StoreError
 
 # How often a loop alone in its process asks the store whether work is due: the most a
 # message or a delivery report then waits for it, instead of engine.poll_s.
@@ -35,6 +38,21 @@ async def idle(
                 await wake.wait()
         if wake.is_set() or await probe():
             return
+
+
+def store_probe(
+    due: Callable[[datetime], Awaitable[bool]], clock: Callable[[], datetime]
+) -> Callable[[], Awaitable[bool]]:
+    """A probe for `idle` asking ``due(clock())`` (a store's read); a store error counts as
+    work, so that the claim meets the same failure and reports it."""
+
+    async def probe() -> bool:
+        try:
+            return await due(clock())
+        except StoreError:
+            return True
+
+    return probe
 
 
 async def settle(tasks: Collection[asyncio.Task[None]], grace_s: float) -> None:
