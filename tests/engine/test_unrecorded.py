@@ -19,7 +19,7 @@ from tests.engine.test_engine_timers import START, accepted, state_of
 
 async def test_a_receipt_for_nothing_pending_goes_on_at_once() -> None:
     unrecorded = Unrecorded()
-    await unrecorded.settled("sim", ["abc", "2748"])  # returns without waiting
+    await unrecorded.settled("sim", [["abc", "2748"]])  # returns without waiting
     assert len(unrecorded) == 0
 
 
@@ -27,7 +27,7 @@ async def test_a_receipt_waits_until_its_submit_is_recorded() -> None:
     """Any of the receipt's id forms finds the answered submit; recording releases it."""
     unrecorded = Unrecorded()
     unrecorded.answered("sim", "2748")
-    waiting = asyncio.create_task(unrecorded.settled("sim", ["abc", "2748"]))
+    waiting = asyncio.create_task(unrecorded.settled("sim", [["abc", "2748"]]))
     await asyncio.sleep(0)  # one loop turn: the receipt is now waiting
     assert not waiting.done()
     unrecorded.recorded("other", ["2748"])  # another connector's id of the same spelling
@@ -38,13 +38,26 @@ async def test_a_receipt_waits_until_its_submit_is_recorded() -> None:
     assert len(unrecorded) == 0
 
 
+async def test_receipts_read_together_wait_for_every_submit_they_name() -> None:
+    unrecorded = Unrecorded()
+    unrecorded.answered("sim", "a")
+    unrecorded.answered("sim", "b")
+    waiting = asyncio.create_task(unrecorded.settled("sim", [["a"], ["x"], ["b"]]))
+    await asyncio.sleep(0)  # one loop turn: the receipts are waiting
+    unrecorded.recorded("sim", ["a"])
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    unrecorded.recorded("sim", ["b"])
+    await waiting
+
+
 async def test_a_cancelled_receipt_leaves_the_others_waiting_for_the_same_submit() -> None:
     """Two receipts wait for one submit (a duplicate); one handler is cancelled (its
     connection dropped): the other is still released by the record."""
     unrecorded = Unrecorded()
     unrecorded.answered("sim", "7")
-    first = asyncio.create_task(unrecorded.settled("sim", ["7"]))
-    second = asyncio.create_task(unrecorded.settled("sim", ["7"]))
+    first = asyncio.create_task(unrecorded.settled("sim", [["7"]]))
+    second = asyncio.create_task(unrecorded.settled("sim", [["7"]]))
     await asyncio.sleep(0)  # one loop turn: both wait
     first.cancel()
     await asyncio.gather(first, return_exceptions=True)
@@ -57,7 +70,7 @@ async def test_a_cancelled_receipt_leaves_the_others_waiting_for_the_same_submit
 async def test_a_record_that_never_comes_releases_the_receipt_after_the_bound() -> None:
     unrecorded = Unrecorded(wait_s=0)
     unrecorded.answered("sim", "1")
-    await unrecorded.settled("sim", ["1"])  # gives up at once with a zero bound
+    await unrecorded.settled("sim", [["1"]])  # gives up at once with a zero bound
     assert len(unrecorded) == 1  # still answered: the dispatcher's record will remove it
     unrecorded.recorded("sim", ["1", "unknown"])
     assert len(unrecorded) == 0

@@ -109,8 +109,7 @@ class Inbound:
 
     async def _receipts(self, connector: ConnectorSettings, updates: list[ReceiptUpdate]) -> None:
         if self._unrecorded is not None:  # a submit may be answered but not yet recorded
-            for update in updates:
-                await self._unrecorded.settled(connector.name, update.smsc_id_forms)
+            await self._unrecorded.settled(connector.name, (u.smsc_id_forms for u in updates))
         applied = await self._store.apply_receipts(updates, self._clock())
         if self._on_receipt is not None:
             for update, outcome in zip(updates, applied, strict=True):

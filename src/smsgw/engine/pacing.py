@@ -26,17 +26,14 @@ async def idle(
     is written by another process) probes with a read, far cheaper than its claim, a write
     transaction."""
     wake.clear()
-    if probe is None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), timeout=idle_s)
-        return
     loop = asyncio.get_running_loop()
     deadline = loop.time() + idle_s
+    step = idle_s if probe is None else probe_s
     while (left := deadline - loop.time()) > 0:
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(min(probe_s, left)):  # no task per wait, as wait_for
+            async with asyncio.timeout(min(step, left)):
                 await wake.wait()
-        if wake.is_set() or await probe():
+        if wake.is_set() or (probe is not None and await probe()):
             return
 
 

@@ -43,12 +43,16 @@ class Unrecorded:
             if future is not None and not future.done():
                 future.set_result(None)
 
-    async def settled(self, connector: str, forms: Iterable[str]) -> None:
-        """Return once the submit a receipt names (in any of its id ``forms``) is recorded."""
-        for form in forms:
-            future = self._pending.get((connector, form))
-            if future is not None:
-                # asyncio.wait leaves the shared future alone when the wait ends, so no
-                # shield is needed (wait_for around a shield cost a third more per receipt).
-                await asyncio.wait((future,), timeout=self._wait_s)
-                return
+    async def settled(self, connector: str, receipts: Iterable[Iterable[str]]) -> None:
+        """Return once the submits these receipts name (each in any of its id forms) are
+        recorded, or ``wait_s`` passed. Nothing to wait for (the usual case) awaits nothing."""
+        waiting = {
+            future
+            for forms in receipts
+            for form in forms
+            if (future := self._pending.get((connector, form))) is not None
+        }
+        if waiting:
+            # asyncio.wait leaves the shared futures alone when the wait ends, so no shield
+            # is needed (wait_for around a shield cost a third more per receipt).
+            await asyncio.wait(waiting, timeout=self._wait_s)
