@@ -11,7 +11,7 @@ import contextlib
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 import pytest
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
 PASSWORD = "separate-engine-pw-1"
+G = TypeVar("G", bound="Gateway")
 START_DEADLINE_S = 30.0
 DELIVERY_DEADLINE_S = 30.0
 STOP_DEADLINE_S = 30.0
@@ -112,14 +113,20 @@ class Gateway:
             await self.process.wait()
 
 
-@pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
-    gateway = Gateway(tmp_path)
+@contextlib.asynccontextmanager
+async def started(gateway: G) -> AsyncIterator[G]:
+    """``gateway`` started for the block, stopped after it (also when its start failed)."""
     try:
         await gateway.start()
         yield gateway
     finally:
         await gateway.stop()
+
+
+@pytest.fixture
+async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
+    async with started(Gateway(tmp_path)) as gateway:
+        yield gateway
 
 
 async def metric(port: int, line_start: str) -> str | None:

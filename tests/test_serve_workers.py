@@ -15,7 +15,7 @@ import pytest
 from smsgw.errors import ConfigError
 from smsgw.server import claim_port, reuse_port_socket
 from tests.reliability.processes import free_ports
-from tests.test_serve_separate_engine import PASSWORD, Gateway, children
+from tests.test_serve_separate_engine import PASSWORD, Gateway, children, started
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -94,12 +94,8 @@ class TwoWorkers(Gateway):
 
 @pytest.fixture
 async def two_workers(tmp_path: Path) -> AsyncIterator[TwoWorkers]:
-    gateway = TwoWorkers(tmp_path)
-    try:
-        await gateway.start()
+    async with started(TwoWorkers(tmp_path)) as gateway:
         yield gateway
-    finally:
-        await gateway.stop()
 
 
 async def test_connections_opened_together_reach_both_workers(two_workers: TwoWorkers) -> None:

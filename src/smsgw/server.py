@@ -165,7 +165,7 @@ class BalancedMultiprocess(Multiprocess):
 
 def reuse_port_socket(host: str, port: int, backlog: int) -> socket.socket:
     """A TCP socket listening on ``host:port`` with ``SO_REUSEPORT``."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock = _tcp_socket(host)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -178,6 +178,11 @@ def reuse_port_socket(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
+def _tcp_socket(host: str) -> socket.socket:
+    """A TCP socket of ``host``'s family (an IPv6 literal, else IPv4, as uvicorn binds)."""
+    return socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+
+
 def claim_port(host: str, port: int) -> None:
     """Fail if something listens on ``host:port`` already.
 
@@ -185,7 +190,7 @@ def claim_port(host: str, port: int) -> None:
     a second gateway started on the port would silently take half its connections. A plain
     bind, tried first, fails while anything listens there.
     """
-    probe = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    probe = _tcp_socket(host)
     try:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind((host, port))
@@ -302,9 +307,7 @@ def _upgrades_itself(settings: Settings) -> bool:
 
 def create_app() -> SmsgoApp:
     """The app of one API worker process (uvicorn's factory), configured from the environment."""
-    logs.configure(os.environ.get(_LOG_LEVEL_ENV, "info"))
-    share_the_gil_quickly()
-    collect_garbage_less_often()
+    _prepare_process(os.environ.get(_LOG_LEVEL_ENV, "info"))
     return build(load_settings(None, os.environ), upgrade=False).app
 
 
@@ -350,9 +353,7 @@ def serve(
 
     The demo keeps the engine in this process: it mounts the in-process simulator's control.
     """
-    logs.configure(log_level)
-    share_the_gil_quickly()
-    collect_garbage_less_often()
+    _prepare_process(log_level)
     os.environ[_LOG_LEVEL_ENV] = log_level  # for the worker processes
     in_process = demo or (settings.http.workers == 1 and not settings.engine.separate_process)
     if in_process or not engine:
@@ -379,6 +380,13 @@ def serve(
             server.run()
         finally:
             stop_engine_processes(engines)
+
+
+def _prepare_process(log_level: str) -> None:
+    """What every gateway process (serve, an API worker, an engine) does first."""
+    logs.configure(log_level)
+    share_the_gil_quickly()
+    collect_garbage_less_often()
 
 
 # Seconds a thread runs before one waiting for the GIL may take it (CPython's default: 5 ms).
@@ -493,9 +501,7 @@ def run_engine(
     ``parent``: the pid of the `smsgw serve` that started it; the engine dies with it, as it
     would in one process, so a killed gateway leaves no engine behind.
     """
-    logs.configure(log_level)
-    share_the_gil_quickly()
-    collect_garbage_less_often()
+    _prepare_process(log_level)
     if parent is not None:
         die_with_parent(parent)
     uvloop.run(_engine_main(settings, part))  # as uvicorn runs the API: asyncio's own loop cost

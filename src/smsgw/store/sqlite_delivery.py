@@ -70,15 +70,12 @@ def _ids(ids: Iterable[int]) -> str:
 
 
 def messages_due(conn: sqlite3.Connection, now: int) -> bool:
-    """What claim_due would find, read through the same index, one state at a time."""
-    for state in _CLAIMABLE:
-        row = conn.execute(
-            "SELECT 1 FROM recipients WHERE state = ? AND next_attempt_at <= ? LIMIT 1",
-            (state, now),
-        ).fetchone()
-        if row is not None:
-            return True
-    return False
+    """What claim_due would find, read through the same (state, next_attempt_at) index."""
+    row = conn.execute(
+        "SELECT 1 FROM recipients WHERE state IN (?, ?, ?) AND next_attempt_at <= ? LIMIT 1",
+        (*_CLAIMABLE, now),
+    ).fetchone()
+    return row is not None
 
 
 def claim_due(conn: sqlite3.Connection, now: int, limit: int, lease_us: int) -> list[DueMessage]:
