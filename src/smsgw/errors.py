@@ -49,6 +49,11 @@ class UnknownAccountError(StoreError):
     """No account has that username."""
 
 
+class AccountChangedError(StoreError):
+    """An accept named the account as it was authenticated, and the stored account's
+    credentials, addresses or state differ now: nothing was stored."""
+
+
 class SmsgoError(SmsgwError):
     """A request that gets a negative smsgo statuscode."""
 

@@ -5,6 +5,15 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from smsgw.engine.auth import hash_secret
+from smsgw.engine.gateway import ACCEPT_ATTEMPTS
+from smsgw.errors import (
+    AccountChangedError,
+    AuthError,
+    ClosedUserError,
+    PointsError,
+    SendFailError,
+)
 from tests.api.conftest import PASSWORD, Env
 
 OK = {"username": "alice", "password": PASSWORD, "dstaddr": "0912345678"}
@@ -188,3 +197,64 @@ async def test_store_failure_is_send_fail(env: Env) -> None:
         "point": "0",
     }
     assert await env.balance("alice") == 100
+
+
+# An account changed elsewhere (another API process, the CLI, the console) while this process
+# remembers the copy it last read: sendsms must behave as if it had read the account again.
+SEND = {**OK, "encoding": "ASCII", "smbody": "hi"}
+
+
+async def status_of(env: Env, **params: str) -> int:
+    return int(lines((await env.get("sendsms.aspx", **params)).text)["statuscode"])
+
+
+async def test_an_account_disabled_elsewhere_is_closed_at_once(env: Env) -> None:
+    """-6 for the next sendsms, nothing debited or stored."""
+    await env.account("alice")
+    assert await status_of(env, **SEND) == 0
+    await env.store.set_disabled("alice", disabled=True)
+    assert await status_of(env, **SEND) == ClosedUserError.code
+    assert await env.balance("alice") == 99
+    assert len(env.store.requests) == 1
+
+
+async def test_a_password_changed_elsewhere_holds_at_once(env: Env) -> None:
+    """The old password fails (-2) and stores nothing; the new one opens the account."""
+    await env.account("alice")
+    assert await status_of(env, **SEND) == 0
+    await env.store.set_password_hash("alice", hash_secret("another-pass-2"))
+    assert await status_of(env, **SEND) == AuthError.code
+    assert await status_of(env, **{**SEND, "password": "another-pass-2"}) == 0
+    assert await env.balance("alice") == 98
+
+
+async def test_an_allow_list_set_elsewhere_holds_at_once(env: Env) -> None:
+    """A client outside a newly set allow-list is refused (-2)."""
+    await env.account("alice")
+    assert await status_of(env, **SEND) == 0
+    await env.store.set_allowed_ips("alice", ["192.0.2.0/24"])
+    assert await status_of(env, **SEND) == AuthError.code
+    assert await env.balance("alice") == 99
+
+
+async def test_a_topup_elsewhere_opens_an_account_its_copy_says_is_empty(env: Env) -> None:
+    """The remembered copy holds the balance of its read: a refusal for points is decided
+    on a fresh one, so a topup since is used."""
+    await env.account("alice", points=1)
+    assert await status_of(env, **SEND) == 0
+    assert await status_of(env, **SEND) == PointsError.code
+    await env.store.topup("alice", 5, env.clock())
+    assert await status_of(env, **SEND) == 0
+    assert await env.balance("alice") == 4
+
+
+async def test_an_account_changing_under_every_accept_is_a_send_failure(env: Env) -> None:
+    """Each accept refused as changed is retried on a fresh read, ACCEPT_ATTEMPTS in all;
+    then -10, nothing stored."""
+    await env.account("alice")
+    changed = [AccountChangedError("changed") for _ in range(ACCEPT_ATTEMPTS)]
+    env.store.failures.extend(changed)
+    assert await status_of(env, **SEND) == SendFailError.code
+    env.store.failures.extend(changed[1:])
+    assert await status_of(env, **SEND) == 0
+    assert await env.balance("alice") == 99

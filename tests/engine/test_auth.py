@@ -9,6 +9,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from smsgw.domain.lockout import Lockout
+from smsgw.domain.model import Account
 from smsgw.engine.auth import Authenticator, hash_secret, verify_secret
 from smsgw.errors import AuthError, ClosedUserError
 from smsgw.store.memory import MemoryStore
@@ -40,9 +41,19 @@ class Clock:
         return self.now
 
 
+class CountingStore(MemoryStore):
+    """The in-memory store, counting account reads."""
+
+    reads = 0
+
+    async def get_account(self, username: str) -> Account | None:
+        self.reads += 1
+        return await super().get_account(username)
+
+
 class Harness:
     def __init__(self) -> None:
-        self.store = MemoryStore()
+        self.store = CountingStore()
         self.clock = Clock()
         self.verify = CountingVerify()
         self.auth = Authenticator(
@@ -264,6 +275,75 @@ async def test_secrets_appear_in_no_repr(harness: Harness) -> None:
     account = await harness.auth.authenticate("alice", PASSWORD, None)
     assert PASSWORD not in repr(harness.auth)
     assert PASSWORD not in repr(account)
+
+
+# remembered accounts (sendsms) ------------------------------------------------------------
+async def test_a_remembered_account_opens_without_a_store_read(harness: Harness) -> None:
+    """After one read, the same secret from an allowed address is answered from the copy."""
+    first = await harness.auth.authenticate("alice", PASSWORD, None, remembered=True)
+    again = [
+        await harness.auth.authenticate("alice", PASSWORD, None, remembered=True) for _ in range(3)
+    ]
+    assert harness.store.reads == 1
+    assert harness.verify.calls == 1
+    assert {account.access for account in again} == {first.access}
+
+
+async def test_without_remembered_every_request_reads_the_account(harness: Harness) -> None:
+    """query, point, cancel and the rest read the account each time."""
+    await harness.auth.authenticate("alice", PASSWORD, None, remembered=True)
+    await harness.auth.authenticate("alice", PASSWORD, None)
+    await harness.auth.authenticate("alice", PASSWORD, None)
+    assert harness.store.reads == 3
+
+
+async def test_a_wrong_secret_is_decided_on_a_fresh_read(harness: Harness) -> None:
+    """A copy never refuses: a wrong secret reads the account, runs argon2 and counts
+    towards the lockout as always."""
+    await harness.auth.authenticate("alice", PASSWORD, None, remembered=True)
+    for _ in range(3):
+        with pytest.raises(AuthError):
+            await harness.auth.authenticate("alice", "wrong", None, remembered=True)
+    assert harness.store.reads == 4
+    assert harness.verify.calls == 4
+    with pytest.raises(AuthError):
+        await harness.auth.authenticate("alice", PASSWORD, None, remembered=True)
+
+
+async def test_a_new_password_opens_at_once_despite_the_copy(harness: Harness) -> None:
+    """A password changed elsewhere: the new one is checked on a fresh read and opens the
+    account; the copy is then the fresh account."""
+    await harness.auth.authenticate("alice", PASSWORD, None, remembered=True)
+    changed = await harness.store.set_password_hash("alice", hash_secret("new pw", CHEAP))
+    account = await harness.auth.authenticate("alice", "new pw", None, remembered=True)
+    assert account.access == changed.access
+    again = await harness.auth.authenticate("alice", "new pw", None, remembered=True)
+    assert again.access == changed.access
+    assert harness.store.reads == 2
+
+
+@pytest.mark.parametrize("address", ["198.51.100.7", None])
+async def test_a_copy_outside_its_allow_list_is_decided_on_a_fresh_read(
+    harness: Harness, address: str | None
+) -> None:
+    """The copy's own allow-list is obeyed; the refusal comes from a fresh read."""
+    await harness.store.set_allowed_ips("alice", ["192.0.2.0/24"])
+    await harness.auth.authenticate("alice", PASSWORD, "192.0.2.1", remembered=True)
+    with pytest.raises(AuthError):
+        await harness.auth.authenticate("alice", PASSWORD, address, remembered=True)
+    assert harness.store.reads == 2
+
+
+async def test_remembered_accounts_are_bounded(harness: Harness) -> None:
+    """At most cache_size copies; the least recently used one is read again."""
+    auth = Authenticator(harness.store, Lockout(), harness.clock, cache_size=1, hasher=CHEAP)
+    await harness.store.create_account("bob", hash_secret("bob pw", CHEAP), 0, NOW)
+    await auth.authenticate("alice", PASSWORD, None, remembered=True)
+    await auth.authenticate("bob", "bob pw", None, remembered=True)
+    await auth.authenticate("bob", "bob pw", None, remembered=True)
+    assert harness.store.reads == 2
+    await auth.authenticate("alice", PASSWORD, None, remembered=True)
+    assert harness.store.reads == 3
 
 
 def test_client_address_uses_the_trusted_proxies() -> None:

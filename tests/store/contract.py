@@ -15,7 +15,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from smsgw.domain.model import Accepted, Account, RecipientPlan, RecipientStatus, SendPlan, State
-from smsgw.errors import AccountExistsError, StoreError, UnknownAccountError
+from smsgw.errors import (
+    AccountChangedError,
+    AccountExistsError,
+    StoreError,
+    UnknownAccountError,
+)
 from smsgw.store.port import Store
 from smsgw.store.records import (
     CallbackOutcome,
@@ -53,6 +58,25 @@ def make_plan(
 
 async def new_account(store: Store, username: str = "alice", points: int = 100) -> Account:
     return await store.create_account(username, "hash-of-secret", points, NOW)
+
+
+async def new_password(store: Store, username: str) -> Account:
+    return await store.set_password_hash(username, "hash-of-another-secret")
+
+
+async def new_api_key(store: Store, username: str) -> Account:
+    return await store.set_api_key_hash(username, "hash-of-a-key")
+
+
+async def disabled(store: Store, username: str) -> Account:
+    return await store.set_disabled(username, disabled=True)
+
+
+async def allow_list(store: Store, username: str) -> Account:
+    return await store.set_allowed_ips(username, ["192.0.2.0/24"])
+
+
+ACCOUNT_CHANGES = (new_password, new_api_key, disabled, allow_list)
 
 
 async def accepted(store: Store, account: Account, plan: SendPlan) -> Accepted:
@@ -203,6 +227,64 @@ class CoreContract:
         assert await balance(store, poor) == 0
         later = await accepted(store, rich, make_plan())
         assert [second.msgid, later.msgid] == [first.msgid + 1, first.msgid + 2]
+
+    # accept on an account as authenticated (seen) -----------------------------------------
+    async def test_accept_on_the_account_as_it_is(self, store: Store) -> None:
+        """``seen`` equal to the stored account's access: accepted like any accept; a topup
+        since (the balance is not part of the access) does not count as a change."""
+        account = await new_account(store, points=5)
+        first = await store.accept(account.id, make_plan(), NOW, seen=account.access)
+        await store.topup(account.username, 10, NOW)
+        second = await store.accept(account.id, make_plan(), NOW, seen=account.access)
+        assert first is not None
+        assert second is not None
+        assert await balance(store, account) == 13
+
+    @pytest.mark.parametrize("change", ACCOUNT_CHANGES, ids=[c.__name__ for c in ACCOUNT_CHANGES])
+    async def test_accept_refuses_an_account_changed_since_seen(
+        self, store: Store, change: Callable[[Store, str], Awaitable[Account]]
+    ) -> None:
+        """An account changed after it was read (as by another node): AccountChangedError,
+        nothing debited or stored, no msgid used; the fresh access is accepted again."""
+        account = await new_account(store, points=10)
+        before = await accepted(store, account, make_plan())
+        fresh = await change(store, account.username)
+        with pytest.raises(AccountChangedError):
+            await store.accept(account.id, make_plan("0911111111"), NOW, seen=account.access)
+        assert await balance(store, account) == 9
+        assert await store.ledger_sum(account.id) == 9
+        after = await store.accept(account.id, make_plan(), NOW, seen=fresh.access)
+        assert after is not None
+        assert after.msgid == before.msgid + 1
+
+    async def test_accept_refuses_an_unknown_account_seen(self, store: Store) -> None:
+        """``seen`` for an account id that does not exist (any more): AccountChangedError."""
+        account = await new_account(store)
+        with pytest.raises(AccountChangedError):
+            await store.accept(987654, make_plan(), NOW, seen=account.access)
+
+    async def test_a_changed_account_fails_only_its_own_accepts(self, store: Store) -> None:
+        """In one burst, the accept seen on a stale copy is refused; the others, with the
+        fresh access or without ``seen``, are accepted with consecutive msgids."""
+        account = await new_account(store, points=10)
+        other = await new_account(store, "bob", 10)
+        fresh = await store.set_disabled(account.username, disabled=False)
+        stale = replace(account, allowed_ips=("192.0.2.1",))
+        results = await asyncio.gather(
+            store.accept(account.id, make_plan(), NOW, seen=fresh.access),
+            store.accept(account.id, make_plan(), NOW, seen=stale.access),
+            store.accept(other.id, make_plan(), NOW),
+            store.accept(account.id, make_plan(), NOW, seen=fresh.access),
+            return_exceptions=True,
+        )
+        first, refused, theirs, last = results
+        assert isinstance(refused, AccountChangedError)
+        assert isinstance(first, Accepted)
+        assert isinstance(theirs, Accepted)
+        assert isinstance(last, Accepted)
+        assert [theirs.msgid, last.msgid] == [first.msgid + 1, first.msgid + 2]
+        assert await balance(store, account) == 8
+        assert await balance(store, other) == 9
 
     # recipients ---------------------------------------------------------------------------
     async def test_recipients_follow_asked_msgid_order_then_given_order(self, store: Store) -> None:

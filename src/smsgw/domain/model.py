@@ -48,6 +48,10 @@ _SUCCESS = frozenset({State.DELIVRD, State.ACCEPTD, State.CANCEL})
 Coding = Literal["gsm7", "ucs2", "push"]
 
 
+# What authentication reads of an account: password hash, API key hash, disabled, addresses.
+Access = tuple[str, str | None, bool, tuple[str, ...]]
+
+
 @dataclass(frozen=True, slots=True)
 class Account:
     id: int
@@ -58,6 +62,13 @@ class Account:
     disabled: bool
     allowed_ips: tuple[str, ...]
     created_at: datetime
+
+    @property
+    def access(self) -> Access:
+        """What authentication reads of the account (not the balance, which the accept
+        re-checks anyway): a request authenticated on a remembered copy is accepted only
+        while the stored account still has these values."""
+        return (self.password_hash, self.api_key_hash, self.disabled, self.allowed_ips)
 
 
 @dataclass(frozen=True, slots=True)

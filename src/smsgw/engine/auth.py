@@ -17,6 +17,16 @@ and successes are remembered. The key is a keyed BLAKE2b MAC, under a random per
 only while that hash is still the account's current one, and the account row is read on every
 request, so changing a password or API key invalidates the cache at once, on every node. The
 secret itself is never stored, and a wrong secret never enters the cache.
+
+Remembered accounts (``authenticate(..., remembered=True)``, for sendsms): the copy of the
+account this process read last opens the request without a store read, when the secret's
+verification is cached against the copy's hash, the address is allowed and the copy is not
+disabled. The caller must then accept with ``seen=account.access``: the store refuses the
+accept (AccountChangedError) if the account changed meanwhile, in the accept's own
+transaction, so a changed password, key, allow-list or a disabled account holds at once, on
+every node, as with a read. Anything but a success on the copy is decided on a fresh read.
+Under load the read was a third of a sendsms's CPU: each SQLite commit, of any process, empties
+the reader's page cache (bench/accept.py).
 """
 
 from __future__ import annotations
@@ -86,19 +96,35 @@ class Authenticator:
         self._cache_key_secret = secrets.token_bytes(32)
         self._dummy_hash: str | None = None
         self._in_flight: dict[tuple[bytes, str], asyncio.Future[bool]] = {}
+        self._accounts: OrderedDict[str, Account] = OrderedDict()
 
     def client_address(self, peer: str | None, forwarded_for: str | None) -> str | None:
         """The client's address, read through the configured trusted proxies."""
         return client_address(peer, forwarded_for, self._trusted_proxies)
 
     async def authenticate(
-        self, username: str | None, secret: str | None, client_ip: str | None
+        self,
+        username: str | None,
+        secret: str | None,
+        client_ip: str | None,
+        *,
+        remembered: bool = False,
     ) -> Account:
-        """The account these credentials open; AuthError or ClosedUserError otherwise."""
+        """The account these credentials open; AuthError or ClosedUserError otherwise.
+
+        ``remembered``: a copy of the account may open it (see the module); the caller
+        then owes the store ``seen=account.access``.
+        """
         if not username or not secret:
             raise AuthError
         if self._lockout.is_locked(username, self._clock()):
             raise AuthError
+        if remembered:
+            account = self._remembered(username, secret, client_ip)
+            if account is not None:
+                self._lockout.record_success(username)
+                return account
+        self._accounts.pop(username, None)
         account = await self._store.get_account(username)
         if account is None:
             await self._verify_dummy(secret)
@@ -112,12 +138,28 @@ class Authenticator:
         if account.disabled:
             raise ClosedUserError
         self._lockout.record_success(username)
+        self._accounts[username] = account
+        while len(self._accounts) > self._cache_size:
+            self._accounts.popitem(last=False)
+        return account
+
+    def _remembered(self, username: str, secret: str, client_ip: str | None) -> Account | None:
+        """The remembered copy of the account, if it opens the request without argon2."""
+        account = self._accounts.get(username)
+        if account is None or account.disabled:
+            return None
+        if not address_allowed(client_ip, account.allowed_ips):
+            return None
+        key = self._cache_key(username, secret)
+        verified = self._cache.get(key)
+        if verified is None or not hmac.compare_digest(verified, _expected_hash(account)):
+            return None
+        self._cache.move_to_end(key)
+        self._accounts.move_to_end(username)
         return account
 
     async def _secret_opens(self, account: Account, secret: str) -> bool:
-        expected = (
-            account.api_key_hash if account.api_key_hash is not None else account.password_hash
-        )
+        expected = _expected_hash(account)
         key = self._cache_key(account.username, secret)
         cached = self._cache.get(key)
         if cached is not None and hmac.compare_digest(cached, expected):
@@ -157,3 +199,8 @@ class Authenticator:
         self._cache.move_to_end(key)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
+
+
+def _expected_hash(account: Account) -> str:
+    """The hash a secret must match: the API key's once there is one (PROTOCOL.md 7)."""
+    return account.api_key_hash if account.api_key_hash is not None else account.password_hash

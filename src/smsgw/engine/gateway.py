@@ -17,6 +17,7 @@ from smsgw.domain.query import parse_msgid, parse_msgid_list, parse_number_filte
 from smsgw.domain.send import plan_send
 from smsgw.engine.metrics import Metrics
 from smsgw.errors import (
+    AccountChangedError,
     CgiError,
     MsisdnAmountError,
     PointsError,
@@ -27,11 +28,14 @@ from smsgw.errors import (
 
 if TYPE_CHECKING:
     from smsgw.config import Settings
-    from smsgw.domain.model import Accepted, Account, Cancelled, RecipientStatus
+    from smsgw.domain.model import Accepted, Account, Cancelled, RecipientStatus, SendPlan
     from smsgw.engine.auth import Authenticator
     from smsgw.store.port import Store
 
 Clock = Callable[[], datetime]
+
+# Accepts tried for one sendsms whose account keeps changing under it (then -10).
+ACCEPT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +101,11 @@ class Gateway:
         return accepted
 
     async def _send(self, caller: Caller, params: Mapping[str, str]) -> tuple[Accepted, int]:
-        account = await self._authenticate(caller)
+        # A remembered copy of the account may open the request (no store read); the store
+        # then accepts only if the account is still as seen, otherwise it is read again.
+        account = await self._auth.authenticate(
+            caller.username, caller.secret, caller.address, remembered=True
+        )
         now = self._clock()
         plan = plan_send(
             params,
@@ -106,15 +114,30 @@ class Gateway:
             allow_private=self._settings.webhooks.allow_private_networks,
             routable=lambda number: self._settings.route_for(number) is not None,
         )
-        if account.balance < plan.points:
-            raise PointsError(f"{plan.points} needed")
-        try:
-            accepted = await self._store.accept(account.id, plan, now)
-        except StoreError:
-            raise SendFailError from None
-        if accepted is None:
-            raise PointsError(f"{plan.points} needed")
-        return accepted, len(plan.recipients)
+        return await self._accept(caller, account, plan, now), len(plan.recipients)
+
+    async def _accept(
+        self, caller: Caller, account: Account, plan: SendPlan, now: datetime
+    ) -> Accepted:
+        """Accept on the account as authenticated; one that changed since is read again
+        (it may no longer open the request), up to ``ACCEPT_ATTEMPTS`` accepts in all."""
+        for _ in range(ACCEPT_ATTEMPTS):
+            if account.balance < plan.points:
+                # A remembered copy's balance may predate a topup: only a fresh one refuses.
+                account = await self._authenticate(caller)
+                if account.balance < plan.points:
+                    raise PointsError(f"{plan.points} needed")
+            try:
+                accepted = await self._store.accept(account.id, plan, now, seen=account.access)
+            except AccountChangedError:
+                account = await self._authenticate(caller)
+                continue
+            except StoreError:
+                raise SendFailError from None
+            if accepted is None:
+                raise PointsError(f"{plan.points} needed")
+            return accepted
+        raise SendFailError("the account changed during every attempt")
 
     async def query(self, caller: Caller, params: Mapping[str, str]) -> Lookup:
         """query.asp: the state of one recipient of one of the caller's msgids."""

@@ -11,9 +11,24 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
-from smsgw.domain.model import Accepted, Account, Cancelled, RecipientStatus, SendPlan, State
+from smsgw.domain.model import (
+    Accepted,
+    Access,
+    Account,
+    Cancelled,
+    RecipientStatus,
+    SendPlan,
+    State,
+)
 from smsgw.errors import AccountExistsError, StoreError, UnknownAccountError
-from smsgw.store.accepting import AcceptItem, check_plan, grant, initial_state
+from smsgw.store.accepting import (
+    AcceptItem,
+    check_plan,
+    grant,
+    initial_state,
+    refusal,
+    settle,
+)
 from smsgw.store.delivering import (
     FinalChange,
     KnownSegment,
@@ -189,14 +204,18 @@ class MemoryStore:
         return sum(entry.delta for entry in self.ledger if entry.account_id == account_id)
 
     # the hot path ---------------------------------------------------------------------
-    async def accept(self, account_id: int, plan: SendPlan, now: datetime) -> Accepted | None:
+    async def accept(
+        self, account_id: int, plan: SendPlan, now: datetime, *, seen: Access | None = None
+    ) -> Accepted | None:
         self._check_open()
         if self.failures:
             raise self.failures.pop(0)
         check_plan(plan)
         balances = {account.id: account.balance for account in self.accounts.values()}
-        if not grant(balances, [AcceptItem(account_id, plan, now)])[0]:
-            return None
+        access = {account.id: account.access for account in self.accounts.values()}
+        item = AcceptItem(account_id, plan, now, seen)
+        if not grant(balances, [item], access)[0]:
+            return settle(refusal(item, access))
         msgid = self.next_msgid
         self.next_msgid += 1
         state = initial_state(plan, now)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from smsgw.domain.model import (
         Accepted,
+        Access,
         Account,
         Cancelled,
         RecipientStatus,
@@ -84,10 +85,15 @@ class Store(Protocol):
         """Sum of every ledger delta of the account (equals its balance)."""
 
     # the hot path ---------------------------------------------------------------------
-    async def accept(self, account_id: int, plan: SendPlan, now: datetime) -> Accepted | None:
+    async def accept(
+        self, account_id: int, plan: SendPlan, now: datetime, *, seen: Access | None = None
+    ) -> Accepted | None:
         """Store a request durably and debit its points; None if the balance is too low.
 
         Recipients start WAITING when ``plan.dlvtime`` is after ``now``, else QUEUED.
+        ``seen``: the account's `Account.access` as the caller authenticated it; if the
+        stored account differs when the request would commit, AccountChangedError and
+        nothing is stored or debited.
         """
 
     # queries and cancel ---------------------------------------------------------------

@@ -16,10 +16,28 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from smsgw.domain.model import Accepted, Account, Cancelled, RecipientStatus, SendPlan, State
+from smsgw.domain.model import (
+    Accepted,
+    Access,
+    Account,
+    Cancelled,
+    RecipientStatus,
+    SendPlan,
+    State,
+)
 from smsgw.errors import AccountExistsError, StoreError, UnknownAccountError
 from smsgw.store import postgres_delivery as delivery
-from smsgw.store.accepting import AcceptItem, check_plan, debits, grant, initial_state
+from smsgw.store.accepting import (
+    AcceptItem,
+    Answer,
+    check_plan,
+    debits,
+    grant,
+    initial_state,
+    refusal,
+    seen_any,
+    settle,
+)
 from smsgw.store.batching import OUTCOMES_LINGER_S, OUTCOMES_MIN_BATCH, GroupCommit
 from smsgw.store.delivering import TimedSubmit
 from smsgw.store.msgids import MsgidBlocks
@@ -93,7 +111,7 @@ class PostgresStore:
         self._msgids = MsgidBlocks(msgid_block)
         self._max_batch = max_batch
         self._pool: Pool | None = None
-        self._batcher: GroupCommit[AcceptItem, Accepted | None] | None = None
+        self._batcher: GroupCommit[AcceptItem, Answer] | None = None
         self._submits: GroupCommit[TimedSubmit, None] | None = None
         self._receipts: GroupCommit[_ReceiptCall, list[ReceiptApplied]] | None = None
         self._finished: GroupCommit[_OutcomeCall, None] | None = None
@@ -207,29 +225,32 @@ class PostgresStore:
         return int(total)
 
     # the hot path ---------------------------------------------------------------------
-    async def accept(self, account_id: int, plan: SendPlan, now: datetime) -> Accepted | None:
+    async def accept(
+        self, account_id: int, plan: SendPlan, now: datetime, *, seen: Access | None = None
+    ) -> Accepted | None:
         check_plan(plan)
         if self._batcher is None:
             raise StoreError("store is not open")
-        return await self._batcher.submit(AcceptItem(account_id, plan, now))
+        return settle(await self._batcher.submit(AcceptItem(account_id, plan, now, seen)))
 
-    async def _commit_accepts(self, items: Sequence[AcceptItem]) -> list[Accepted | None]:
+    async def _commit_accepts(self, items: Sequence[AcceptItem]) -> list[Answer]:
         await self._reserve_msgids(len(items))
         rows = _AcceptRows()
         async with self._transaction() as conn:
-            balances = await conn.fetch(
-                "SELECT id, balance FROM accounts WHERE id = ANY($1::bigint[])"
-                " ORDER BY id FOR UPDATE",
+            found = await conn.fetch(
+                "SELECT id, balance, password_hash, api_key_hash, disabled, allowed_ips"
+                " FROM accounts WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE",
                 sorted({item.account_id for item in items}),
             )
-            granted = grant({row["id"]: row["balance"] for row in balances}, items)
+            access = {row["id"]: _access(row) for row in found} if seen_any(items) else None
+            granted = grant({row["id"]: row["balance"] for row in found}, items, access)
             debit = [(points, account) for account, points in debits(items, granted).items()]
             if debit:
                 await conn.executemany(
                     "UPDATE accounts SET balance = balance - $1 WHERE id = $2", debit
                 )
             answers = [
-                rows.add(self._msgids.take(), item) if ok else None
+                rows.add(self._msgids.take(), item) if ok else refusal(item, access)
                 for item, ok in zip(items, granted, strict=True)
             ]
             await rows.write(conn)
@@ -453,16 +474,23 @@ async def _transaction(pool: Pool) -> AsyncIterator[Connection]:
 def _account_from_row(row: asyncpg.Record | None) -> Account:
     if row is None:
         raise StoreError("account row missing")
+    password_hash, api_key_hash, disabled, allowed_ips = _access(row)
     return Account(
         id=row["id"],
         username=row["username"],
-        password_hash=row["password_hash"],
-        api_key_hash=row["api_key_hash"],
+        password_hash=password_hash,
+        api_key_hash=api_key_hash,
         balance=row["balance"],
-        disabled=row["disabled"],
-        allowed_ips=tuple(ip for ip in row["allowed_ips"].split(",") if ip),
+        disabled=disabled,
+        allowed_ips=allowed_ips,
         created_at=row["created_at"],
     )
+
+
+def _access(row: asyncpg.Record) -> Access:
+    """`Account.access` from a row of the accounts table."""
+    allowed_ips = tuple(ip for ip in row["allowed_ips"].split(",") if ip)
+    return (row["password_hash"], row["api_key_hash"], bool(row["disabled"]), allowed_ips)
 
 
 async def _schema_version(conn: Connection) -> int:

@@ -37,10 +37,28 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypeVar
 
-from smsgw.domain.model import Accepted, Account, Cancelled, RecipientStatus, SendPlan, State
+from smsgw.domain.model import (
+    Accepted,
+    Access,
+    Account,
+    Cancelled,
+    RecipientStatus,
+    SendPlan,
+    State,
+)
 from smsgw.errors import AccountExistsError, ConfigError, StoreError, UnknownAccountError
 from smsgw.store import sqlite_delivery as delivery
-from smsgw.store.accepting import AcceptItem, check_plan, debits, grant, initial_state
+from smsgw.store.accepting import (
+    AcceptItem,
+    Answer,
+    check_plan,
+    debits,
+    grant,
+    initial_state,
+    refusal,
+    seen_any,
+    settle,
+)
 from smsgw.store.batching import (
     ENGINE_LINGER_S,
     ENGINE_MAX_BATCH,
@@ -119,7 +137,7 @@ class SqliteStore:
         self._inline_writes = inline_writes
         self._writer: _Worker | None = None
         self._reader: sqlite3.Connection | None = None
-        self._batcher: GroupCommit[AcceptItem, Accepted | None] | None = None
+        self._batcher: GroupCommit[AcceptItem, Answer] | None = None
         self._submits: GroupCommit[TimedSubmit, None] | None = None
         self._receipts: GroupCommit[_ReceiptCall, list[ReceiptApplied]] | None = None
         self._finished: GroupCommit[_OutcomeCall, None] | None = None
@@ -192,13 +210,15 @@ class SqliteStore:
         return await self._read(lambda conn: _ledger_sum(conn, account_id))
 
     # the hot path ---------------------------------------------------------------------
-    async def accept(self, account_id: int, plan: SendPlan, now: datetime) -> Accepted | None:
+    async def accept(
+        self, account_id: int, plan: SendPlan, now: datetime, *, seen: Access | None = None
+    ) -> Accepted | None:
         check_plan(plan)
         if self._batcher is None:
             raise StoreError("store is not open")
-        return await self._batcher.submit(AcceptItem(account_id, plan, now))
+        return settle(await self._batcher.submit(AcceptItem(account_id, plan, now, seen)))
 
-    async def _commit_accepts(self, items: Sequence[AcceptItem]) -> list[Accepted | None]:
+    async def _commit_accepts(self, items: Sequence[AcceptItem]) -> list[Answer]:
         return await self._write(lambda conn: _accept_batch(conn, self._msgids, items), urgent=True)
 
     # queries and cancel ---------------------------------------------------------------
@@ -508,17 +528,34 @@ def _apply(conn: sqlite3.Connection, migration: Migration, now: int) -> bool:
 
 def _account_from_row(row: tuple[object, ...]) -> Account:
     id_, username, password_hash, api_key_hash, balance, disabled, allowed_ips, created = row
-    assert isinstance(allowed_ips, str)  # noqa: S101 - the schema says NOT NULL text
-    assert isinstance(created, int)  # noqa: S101
+    assert isinstance(created, int)  # noqa: S101 - the schema says NOT NULL integer
+    password_hash, api_key_hash, disabled, allowed_ips = _access_from_row(
+        (password_hash, api_key_hash, disabled, allowed_ips)
+    )
     return Account(
         id=int(str(id_)),
         username=str(username),
-        password_hash=str(password_hash),
-        api_key_hash=None if api_key_hash is None else str(api_key_hash),
+        password_hash=password_hash,
+        api_key_hash=api_key_hash,
         balance=int(str(balance)),
-        disabled=bool(disabled),
-        allowed_ips=tuple(ip for ip in allowed_ips.split(",") if ip),
+        disabled=disabled,
+        allowed_ips=allowed_ips,
         created_at=from_micros(created),
+    )
+
+
+_ACCESS_COLUMNS: Final = "password_hash, api_key_hash, disabled, allowed_ips"
+
+
+def _access_from_row(row: tuple[object, ...]) -> Access:
+    """`Account.access` from the ``_ACCESS_COLUMNS`` of a row."""
+    password_hash, api_key_hash, disabled, allowed_ips = row
+    assert isinstance(allowed_ips, str)  # noqa: S101 - the schema says NOT NULL text
+    return (
+        str(password_hash),
+        None if api_key_hash is None else str(api_key_hash),
+        bool(disabled),
+        tuple(ip for ip in allowed_ips.split(",") if ip),
     )
 
 
@@ -617,7 +654,7 @@ def _reserve_msgids(conn: sqlite3.Connection, blocks: MsgidBlocks, needed: int) 
 
 def _accept_batch(
     conn: sqlite3.Connection, blocks: MsgidBlocks, items: Sequence[AcceptItem]
-) -> list[Accepted | None]:
+) -> list[Answer]:
     """Debit and insert the batch in one transaction. The rows are built and encoded
     before it, as if every item were granted: other processes wait for the write lock
     while it is held. Items the balances do not cover are rare; their msgids go back."""
@@ -626,13 +663,14 @@ def _accept_batch(
     rows = _AcceptRows(zip(msgids, items, strict=True))
     accounts = to_json(sorted({item.account_id for item in items}))
     with _transaction(conn):
-        balances = dict(
-            conn.execute(
-                "SELECT id, balance FROM accounts WHERE id IN (SELECT value FROM json_each(?))",
-                (accounts,),
-            ).fetchall()
-        )
-        granted = grant(balances, items)
+        found = conn.execute(
+            f"SELECT id, balance, {_ACCESS_COLUMNS} FROM accounts"
+            " WHERE id IN (SELECT value FROM json_each(?))",
+            (accounts,),
+        ).fetchall()
+        balances = {row[0]: row[1] for row in found}
+        access = {row[0]: _access_from_row(row[2:]) for row in found} if seen_any(items) else None
+        granted = grant(balances, items, access)
         if not all(granted):
             covered = (item for item, ok in zip(items, granted, strict=True) if ok)
             rows = _AcceptRows(zip(msgids, covered, strict=False))
@@ -644,7 +682,10 @@ def _accept_batch(
         rows.write(conn)
     blocks.put_back(msgids[len(rows.accepted) :])
     answers = iter(rows.accepted)
-    return [next(answers) if ok else None for ok in granted]
+    return [
+        next(answers) if ok else refusal(item, access)
+        for item, ok in zip(items, granted, strict=True)
+    ]
 
 
 class _AcceptRows:
