@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from smsgw.api.app import Message
 from smsgw.engine.auth import hash_secret
 from smsgw.engine.gateway import ACCEPT_ATTEMPTS
 from smsgw.errors import (
@@ -14,7 +15,7 @@ from smsgw.errors import (
     PointsError,
     SendFailError,
 )
-from tests.api.conftest import PASSWORD, Env
+from tests.api.conftest import PASSWORD, Env, make_app
 
 OK = {"username": "alice", "password": PASSWORD, "dstaddr": "0912345678"}
 
@@ -258,3 +259,36 @@ async def test_an_account_changing_under_every_accept_is_a_send_failure(env: Env
     env.store.failures.extend(changed[1:])
     assert await status_of(env, **SEND) == 0
     assert await env.balance("alice") == 99
+
+
+async def test_a_body_cut_off_by_a_disconnect_is_not_a_request(env: Env) -> None:
+    """A client gone before its POST body ended (or timed out by the server): what arrived
+    parses as a whole request, yet nothing is accepted or charged, and nothing is sent."""
+    await env.account("alice")
+    app = make_app(env.settings, env.store, env.clock)
+    form = f"username=alice&password={PASSWORD}&dstaddr=0912345678&smbody=Hello wor".encode()
+    arriving: list[Message] = [
+        {"type": "http.request", "body": form, "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return arriving.pop(0)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/sms_gw/sendsms.aspx",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/x-www-form-urlencoded")],
+        "client": ("203.0.113.7", 40000),
+    }
+    await app(scope, receive, send)
+    assert sent == []
+    assert arriving == []
+    assert env.store.requests == {}
+    assert await env.balance("alice") == 100

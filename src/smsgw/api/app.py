@@ -34,6 +34,12 @@ Params = Mapping[str, str]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger("smsgw.api")
+
+
+class ClientGone(Exception):  # noqa: N818 - an event, not an error of the gateway
+    """The client disconnected while its request was still arriving."""
+
+
 access_log = logging.getLogger("smsgw.access")
 
 
@@ -168,7 +174,10 @@ class SmsgoApp:
         if scope["method"] not in ("GET", "POST"):
             await _respond(send, 405, b"method not allowed", render.TEXT, allow=b"GET, POST")
             return
-        body, status = await self._answer(endpoint, scope, receive)
+        try:
+            body, status = await self._answer(endpoint, scope, receive)
+        except ClientGone:
+            return  # nothing was done, and there is nobody to answer
         await _respond(send, 200, body[0], body[1])
         if access_log.isEnabledFor(logging.INFO):
             _log_access(scope, status)
@@ -186,6 +195,8 @@ class SmsgoApp:
             return await endpoint.run(self.gateway, caller, params, fmt), 200
         except SmsgoError as error:
             return endpoint.failed(error, params, fmt), 200
+        except ClientGone:
+            raise
         except Exception:
             log.exception("unexpected error answering %s", scope["path"])
             return endpoint.failed(_INTERNAL, params, fmt), 500
@@ -197,6 +208,10 @@ class SmsgoApp:
         size = 0
         while True:
             message = await receive()
+            if message["type"] == "http.disconnect":
+                # The client left before its body was complete (or timed out, see
+                # smsgw.server): what arrived is not a request, however it parses.
+                raise ClientGone
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self._max_body:
