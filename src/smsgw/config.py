@@ -169,6 +169,9 @@ class HttpSettings:
     # Addresses or CIDR blocks, validated and normalised: "192.0.2.1" becomes "192.0.2.1/32".
     trusted_proxies: tuple[str, ...] = field(default=(), metadata={"convert": _to_networks})
     max_body_bytes: int = _setting(65536, _positive)
+    # Seconds a client has, from connecting or from a request's first byte, to send the whole
+    # request; then it is answered 408 (or, having sent nothing, disconnected).
+    request_timeout_s: float = _setting(10.0, _positive)
     # API processes sharing the port; more than one pays only with a core to spare.
     workers: int = _setting(1, _between(1, 64))
 

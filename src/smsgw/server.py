@@ -25,16 +25,19 @@ import socket
 import subprocess
 import sys
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
+from typing import Any, ClassVar
 from wsgiref.simple_server import WSGIServer
 
 import prometheus_client
 import uvicorn
 import uvloop
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
 from uvicorn.supervisors import Multiprocess
 
 from smsgw import logs
@@ -60,31 +63,87 @@ def utc_now() -> datetime:
 
 
 MAX_REQUEST_HEAD_BYTES = 65536
+REQUEST_TIMEOUT_S = 10.0  # http.request_timeout_s's default, for a config without it
+
+
+REQUEST_TIMEOUT_RESPONSE = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 16\r\nconnection: close\r\n\r\nRequest timeout."
+)
+
+
+class GatewayConfig(uvicorn.Config):
+    """uvicorn's settings plus smsgw's own for `BoundedHttpToolsProtocol`; an importable
+    class, so the worker processes get it (pickled) like uvicorn's."""
+
+    def __init__(self, app: ASGIApp | str, *, request_timeout_s: float, **options: Any) -> None:
+        super().__init__(app, **options)
+        self.request_timeout_s = request_timeout_s
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a limit on a request's head (request line + headers).
+    """uvicorn's httptools protocol with limits on a request's head and on its time.
 
     httptools buffers a URL and each header without limit until it is complete, so a client
     could fill memory with one endless header. A head still incomplete after
     ``MAX_REQUEST_HEAD_BYTES`` is answered 400 and the connection closed. The count is checked
     after each chunk is parsed, so a body arriving with its head is never counted against it.
+
+    uvicorn closes a kept-alive connection idle between requests, but nothing bounds the time
+    a request takes to arrive: a client sending nothing, or a byte now and then, holds its
+    connection (and a file descriptor) for ever. Here a request must be complete within
+    ``request_timeout_s`` (`GatewayConfig`) of the connection opening or of its own first
+    byte; otherwise it is answered 408 (a connection that sent nothing is just closed). The
+    time the app then takes to answer is not counted. A request only notes when it began:
+    one sweep per server, every quarter of the timeout, finds the late ones (a timer per
+    request cost about 6% of bench/accept.py's accepts/s), so one is cut off after 1 to 1.25
+    times the timeout.
     """
 
     _in_head = False
     _head_bytes = 0
+    _in_request = False
+    _waiting_since: float | None = None  # loop time a request (or the connection) began
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CoalescingTransport(transport))  # type: ignore[arg-type]
+        self._waiting_since = self.loop.time()
+        _RequestSweep.watch(self)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._in_head = True
         self._head_bytes = 0
+        self._in_request = True
+        self._waiting_since = self.loop.time()
 
     def on_headers_complete(self) -> None:
         self._in_head = False
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._in_request = False
+        self._waiting_since = None
+        super().on_message_complete()
+
+    @property
+    def request_timeout_s(self) -> float:
+        return float(getattr(self.config, "request_timeout_s", REQUEST_TIMEOUT_S))
+
+    def late(self, now: float) -> bool:
+        """The request (or the first one) is not complete and its time is up."""
+        since = self._waiting_since
+        return since is not None and now - since > self.request_timeout_s
+
+    def request_timed_out(self) -> None:
+        self._waiting_since = None
+        if self.transport.is_closing():
+            return
+        cycle = self.cycle
+        answering = cycle is not None and cycle.response_started and not cycle.response_complete
+        if self._in_request and not answering:
+            self.transport.write(REQUEST_TIMEOUT_RESPONSE)
+        self.transport.close()
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
@@ -94,6 +153,34 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self._head_bytes > MAX_REQUEST_HEAD_BYTES:
             self._in_head = False
             self.send_400_response("Request head too large.")
+
+
+class _RequestSweep:
+    """The one timer of a server's `BoundedHttpToolsProtocol` connections: every quarter of
+    the request timeout it times out the late requests; it stops when no connection is left
+    and starts again with the next one."""
+
+    _running: ClassVar[weakref.WeakSet[ServerState]] = weakref.WeakSet()
+
+    @classmethod
+    def watch(cls, protocol: BoundedHttpToolsProtocol) -> None:
+        state = protocol.server_state
+        if state in cls._running:
+            return
+        cls._running.add(state)
+        interval_s = protocol.request_timeout_s / 4
+        protocol.loop.call_later(interval_s, cls._sweep, state, protocol.loop, interval_s)
+
+    @classmethod
+    def _sweep(cls, state: ServerState, loop: asyncio.AbstractEventLoop, interval_s: float) -> None:
+        now = loop.time()
+        for connection in list(state.connections):
+            if isinstance(connection, BoundedHttpToolsProtocol) and connection.late(now):
+                connection.request_timed_out()
+        if state.connections:
+            loop.call_later(interval_s, cls._sweep, state, loop, interval_s)
+        else:
+            cls._running.discard(state)
 
 
 class CoalescingTransport:
@@ -319,8 +406,9 @@ def uvicorn_config(
 ) -> uvicorn.Config:
     """uvicorn's settings: one in-process app, or worker processes built by create_app."""
     http = settings.http
-    return uvicorn.Config(
+    return GatewayConfig(
         runtime.app if runtime is not None else "smsgw.server:create_app",
+        request_timeout_s=http.request_timeout_s,
         factory=runtime is None,
         workers=http.workers if runtime is None else None,
         host=http.host,

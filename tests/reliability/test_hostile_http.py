@@ -186,3 +186,72 @@ async def test_an_endless_request_line_is_cut_off(live: Live) -> None:
     with contextlib.suppress(ConnectionError):
         await writer.wait_closed()
     assert await balance(live) == "100"
+
+
+# Requests that never finish arriving: http.request_timeout_s, short here.
+REQUEST_TIMEOUT_S = 0.3
+QUERY_POINT = f"GET /sms_gw/query_point.asp?username=alice&password={PASSWORD} HTTP/1.1\r\n"
+
+
+@pytest.fixture
+async def impatient(tmp_path: Path) -> AsyncIterator[Live]:
+    settings = load_settings(
+        None,
+        {
+            "SMSGW_DATABASE_URL": f"sqlite:///{tmp_path / 'gw.db'}",
+            "SMSGW_HTTP_REQUEST_TIMEOUT_S": str(REQUEST_TIMEOUT_S),
+        },
+    )
+    runtime = build(settings)
+    await with_account(runtime, "alice", PASSWORD, 100)
+    async with serving(runtime, settings) as port:
+        yield Live("127.0.0.1", port)
+
+
+async def until_closed(reader: asyncio.StreamReader) -> bytes:
+    """Everything the server sends until it closes the connection (within the deadline)."""
+    return await asyncio.wait_for(reader.read(), DEADLINE_S)
+
+
+async def test_a_silent_connection_is_closed(impatient: Live) -> None:
+    """A client that connects and sends nothing is disconnected without a reply."""
+    reader, writer = await asyncio.open_connection(impatient.host, impatient.port)
+    assert await until_closed(reader) == b""
+    writer.close()
+
+
+@pytest.mark.parametrize(
+    "partial",
+    [
+        b"GET /sms_gw/query_po",
+        QUERY_POINT.encode() + b"Host: x\r\n",
+        b"POST /sms_gw/query_point.asp HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\nuser",
+    ],
+    ids=["request line", "headers", "body"],
+)
+async def test_a_request_that_stops_arriving_is_answered_408(
+    impatient: Live, partial: bytes
+) -> None:
+    """Part of a request, then nothing: 408 and the connection closed; others are served."""
+    reader, writer = await asyncio.open_connection(impatient.host, impatient.port)
+    writer.write(partial)
+    await writer.drain()
+    reply = await until_closed(reader)
+    assert reply.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+    assert reply.endswith(b"\r\n\r\nRequest timeout.")
+    writer.close()
+    assert await balance(impatient) == "100"
+
+
+async def test_a_kept_alive_connection_is_timed_per_request(impatient: Live) -> None:
+    """Whole requests are answered on one connection; a later one that stops half-way is
+    answered 408, on the same connection."""
+    reader, writer = await asyncio.open_connection(impatient.host, impatient.port)
+    for _ in range(3):
+        writer.write(QUERY_POINT.encode() + b"Host: x\r\n\r\n")
+        reply = await asyncio.wait_for(_read_reply(reader), DEADLINE_S)
+        assert reply.startswith(b"HTTP/1.1 200")
+        assert reply.endswith(b"\r\n\r\n100")
+    writer.write(QUERY_POINT.encode())
+    assert (await until_closed(reader)).startswith(b"HTTP/1.1 408")
+    writer.close()
