@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+import pytest
+
 from smsgw.config import ConnectorSettings
 from smsgw.engine.inbound import Inbound
 from smsgw.engine.testing import FakeClock
@@ -14,6 +16,8 @@ from smsgw.smpp.constants import CommandStatus
 from smsgw.smpp.pdu import DeliverSm, SubmitSm
 from smsgw.smpp.simulator.messages import receipt_for
 from smsgw.store.memory import MemoryStore
+from smsgw.store.port import Store
+from smsgw.store.postgres import PostgresStore
 from smsgw.store.records import ReceiptApplied, ReceiptUpdate
 from tests.engine.test_engine_timers import START
 
@@ -83,3 +87,33 @@ async def test_an_undecodable_receipt_is_acknowledged_and_counted() -> None:
     assert await inbound.handle(SIM, [broken, receipt("c3", clock)]) == [OK, OK]
     assert inbound.undecodable == 1
     assert store.receipt_calls == [1]
+
+
+async def reply_with_u0000(store: Store) -> str:
+    """Hand Inbound an MO whose UCS-2 text holds U+0000; the body stored (asserting ROK)."""
+    await store.open()
+    try:
+        inbound = Inbound(store, FakeClock(START))
+        text = "yes\x00please".encode("utf-16-be")
+        pdu = DeliverSm(
+            source_addr="886912345678", destination_addr="0900", data_coding=8, short_message=text
+        )
+        assert await inbound.handle(SIM, [pdu]) == [OK]
+        (row,) = await store.list_replies(unmatched_only=False, limit=10)
+        return row.body
+    finally:
+        await store.close()
+
+
+async def test_a_reply_holding_u0000_is_stored_with_a_replacement_character() -> None:
+    """UCS-2 allows U+0000; the reply is acknowledged and stored, the NUL shown as U+FFFD."""
+    assert await reply_with_u0000(MemoryStore()) == "yes\ufffdplease"
+
+
+@pytest.mark.postgres
+async def test_a_reply_holding_u0000_is_stored_on_postgresql(postgres_url: str) -> None:
+    """PostgreSQL text cannot hold U+0000: stored as U+FFFD, not refused (a refused commit
+    would have the SMSC resend the reply for ever)."""
+    store = PostgresStore(postgres_url)
+    await store.upgrade()
+    assert await reply_with_u0000(store) == "yes\ufffdplease"

@@ -130,7 +130,9 @@ class Inbound:
             connector=connector.name if connector else "",
             srcaddr=message.source,
             dstaddr=message.destination,
-            body=message.text,
+            # UCS-2 and 8-bit texts may hold U+0000, which PostgreSQL text cannot store: the
+            # commit would fail and the SMSC resend the reply for ever. It shows as U+FFFD.
+            body=message.text.replace("\x00", "\ufffd"),
             encoding=message.encoding,
             received_at=self._clock(),
             gateway_number=(connector.source_addr or None) if connector else None,
