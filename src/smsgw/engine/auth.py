@@ -15,7 +15,8 @@ Verification cache: argon2 costs tens of milliseconds of CPU, so it runs in a wo
 and successes are remembered. The key is a keyed BLAKE2b MAC, under a random per-process key, of
 ``username NUL secret``; the value is the hash the secret was verified against. A hit counts
 only while that hash is still the account's current one, and the account row is read on every
-request, so changing a password or API key invalidates the cache at once, on every node. The
+request (sendsms: see remembered accounts below), so changing a password or API key invalidates
+the cache at once, on every node. The
 secret itself is never stored, and a wrong secret never enters the cache.
 
 Remembered accounts (``authenticate(..., remembered=True)``, for sendsms): the copy of the
