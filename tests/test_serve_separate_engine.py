@@ -217,3 +217,42 @@ async def test_killing_serve_takes_the_engine_children_along(gateway: Gateway) -
         return not any(alive(engine) for engine in engines)
 
     await wait_for(engines_gone, STOP_DEADLINE_S, "the engine children's end")
+
+
+class WokenGateway(Gateway):
+    """The engine children claim only every hour (``engine.poll_s``) and do not probe:
+    only the wake-up datagrams (smsgw.engine.wakeup) can make them find work in time."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        super().__init__(tmp_path)
+        self.config.write_text(
+            self.config.read_text().replace("[engine]\n", "[engine]\npoll_s = 3600\n")
+        )
+
+
+async def test_an_accept_wakes_the_engine_and_a_receipt_the_callbacks_process(
+    tmp_path: Path,
+) -> None:
+    """The API's datagram wakes the delivery engine's dispatcher, whose receipt's datagram
+    wakes the callback worker: the delivery report arrives long before an hour."""
+    async with (
+        started(WokenGateway(tmp_path)) as gateway,
+        serving(CallbackReceiver()) as receiver,
+        httpx.AsyncClient() as client,
+    ):
+        params = {
+            "username": "alice",
+            "password": PASSWORD,
+            "dstaddr": "0912345678",
+            "smbody": "hello",
+            "response": receiver.url,
+        }
+        response = await client.get(f"{gateway.url}/sendsms.aspx", params=params)
+        reply = dict(line.split("=", 1) for line in response.text.splitlines())
+        assert reply["statuscode"] == "0"
+
+        async def acknowledged() -> bool:
+            return bool(receiver.acknowledged)
+
+        await wait_for(acknowledged, DELIVERY_DEADLINE_S, "the delivery report")
+    assert receiver.acknowledged == {(int(reply["msgid"]), "0912345678")}

@@ -6,9 +6,10 @@ worker, in a child process: two cores instead of one event loop and one GIL for 
 demo always keeps the engine in the API's process. ``serve --no-engine`` and ``smsgw engine``
 run them apart, for instance API nodes and one engine node sharing PostgreSQL.
 
-With the engine in another process the API cannot wake it after an accept: the dispatcher
-reads whether work is due every ``pacing.PROBE_S`` (and claims every ``engine.poll_s``),
-and the API's ``/readyz`` only says that the store answers (the engine's own metrics, on
+With the engine in another process the API wakes it after an accept with a datagram on
+SQLite (`smsgw.engine.wakeup`); otherwise the dispatcher reads whether work is due every
+``pacing.PROBE_S``. It claims every ``engine.poll_s`` anyway. The API's ``/readyz`` only
+says that the store answers (the engine's own metrics, on
 ``engine.metrics_port``, show its bind state).
 """
 
@@ -29,6 +30,7 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
 from typing import Any, ClassVar
 from wsgiref.simple_server import WSGIServer
@@ -46,13 +48,14 @@ from smsgw.api.demo import DemoReceiver
 from smsgw.config import Settings, load_settings
 from smsgw.domain.lockout import Lockout
 from smsgw.domain.netaddr import parse_networks
+from smsgw.engine import wakeup
 from smsgw.engine.auth import Authenticator
 from smsgw.engine.gateway import Gateway
 from smsgw.engine.metrics import Metrics
 from smsgw.engine.runner import Engine, Part
 from smsgw.errors import ConfigError
 from smsgw.smpp.simulator import ControlApp
-from smsgw.store import open_store
+from smsgw.store import SqliteStore, open_store
 from smsgw.store.port import Store
 
 log = logging.getLogger("smsgw.server")
@@ -320,6 +323,8 @@ def build(
         if with_engine
         else None
     )
+    # An API without its engine signals accepts to an engine apart on the same SQLite file.
+    sender = None if engine is not None else _wake_sender(store, "messages")
     trusted = parse_networks(settings.http.trusted_proxies, "http.trusted_proxies")
     auth = settings.auth
     lockout = Lockout(auth.lockout_failures, auth.lockout_window_s, auth.lockout_s)
@@ -330,7 +335,7 @@ def build(
         authenticator,
         clock,
         metrics=metrics,
-        on_accept=engine.wake if engine is not None else None,
+        on_accept=engine.wake if engine is not None else sender.notify if sender else None,
     )
     upgrade = _upgrades_itself(settings) if upgrade is None else upgrade
 
@@ -345,6 +350,8 @@ def build(
         # uvicorn stopped accepting and drained requests before calling this.
         if engine is not None:
             await engine.stop()
+        if sender is not None:
+            sender.close()
         await store.close()
 
     async def ready() -> bool:
@@ -617,9 +624,23 @@ async def _engine_main(settings: Settings, part: Part) -> None:
     await store.open()
     metrics = Metrics()
     idle_s = settings.engine.poll_s
-    engine = Engine(
-        settings, store, utc_now, metrics=metrics, dispatcher_idle_s=idle_s, part=part, alone=True
+    listener = wakeup.Listener.bind(
+        wakeup.address(_sqlite_path(store), "callbacks" if part == "callbacks" else "messages")
     )
+    sender = _wake_sender(store, "callbacks") if part == "delivery" else None
+    engine = Engine(
+        settings,
+        store,
+        utc_now,
+        metrics=metrics,
+        dispatcher_idle_s=idle_s,
+        part=part,
+        alone=True,
+        woken=listener is not None,
+        signal_callbacks=sender.notify if sender is not None else None,
+    )
+    if listener is not None:
+        listener.start(engine.callbacks.wake if part == "callbacks" else engine.wake)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -632,12 +653,25 @@ async def _engine_main(settings: Settings, part: Part) -> None:
         await stop.wait()
     finally:
         await engine.stop()
+        for end in (listener, sender):
+            if end is not None:
+                end.close()
         await store.close()
         if exposition is not None:
             exposition.shutdown()
         with contextlib.suppress(NotImplementedError):
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
+
+
+def _sqlite_path(store: Store) -> Path | None:
+    return store.path if isinstance(store, SqliteStore) else None
+
+
+def _wake_sender(store: Store, work: wakeup.Work) -> wakeup.Sender | None:
+    """Datagrams telling the process doing ``work`` on this SQLite file that some is due."""
+    name = wakeup.address(_sqlite_path(store), work)
+    return None if name is None else wakeup.Sender(name)
 
 
 def _serve_metrics(port: int, metrics: Metrics) -> WSGIServer | None:

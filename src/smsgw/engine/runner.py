@@ -77,6 +77,8 @@ class Engine:
         dispatcher_idle_s: float = 0.2,
         part: Part = "all",
         alone: bool = False,
+        woken: bool = False,
+        signal_callbacks: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
         self.part = part
@@ -101,14 +103,17 @@ class Engine:
             CallbackSender(settings.webhooks, self._client),
             settings.webhooks,
             clock,
-            # Apart from the delivery part nothing wakes it (receipts settle in another
-            # process): it reads whether rows are due (pacing.PROBE_S), claims every poll_s.
+            # Apart from the delivery part only a wake-up datagram wakes it (smsgw.engine.
+            # wakeup); without one it reads whether rows are due (pacing.PROBE_S). It claims
+            # every poll_s anyway.
             idle_s=dispatcher_idle_s if part == "callbacks" else CALLBACKS_IDLE_S,
-            probe=part == "callbacks",
+            probe=part == "callbacks" and not woken,
             on_outcome=self._count_callback,
         )
         self._dispatcher_idle_s = dispatcher_idle_s
-        self._alone = alone  # apart from the API: no accept wakes the dispatcher
+        self._alone = alone  # apart from the API: no accept wakes the dispatcher...
+        self._woken = woken  # ...except by a datagram (smsgw.engine.wakeup): no probes
+        self._signal_callbacks = signal_callbacks  # the callback worker in another process
         self._tasks: list[asyncio.Task[None]] = []
         self.changes = Changes()
 
@@ -147,7 +152,7 @@ class Engine:
             self.clock,
             lease_s=self.settings.engine.claim_lease_s,
             idle_s=self._dispatcher_idle_s,
-            probe=self._alone,
+            probe=self._alone and not self._woken,
             on_result=self._count_result,
             unrecorded=self.unrecorded,
         )
@@ -201,7 +206,7 @@ class Engine:
     def _count_result(self, result: Result) -> None:
         self.changes.notify()
         if result.final_state is not None:
-            self.callbacks.wake()  # its callback row is due now, not at the worker's next tick
+            self._callbacks_due()  # its callback row is due now, not at the worker's next tick
         kind = (
             "submitted"
             if result.smsc_ids is not None
@@ -211,16 +216,21 @@ class Engine:
         )
         self.metrics.submit_results.labels(result.connector, kind).inc()
 
+    def _callbacks_due(self) -> None:
+        self.callbacks.wake()
+        if self._signal_callbacks is not None:
+            self._signal_callbacks()
+
     def _count_receipt(self, update: ReceiptUpdate, applied: ReceiptApplied) -> None:
         self.changes.notify()
         if applied.recipient_final is not None:
-            self.callbacks.wake()
+            self._callbacks_due()
         self.metrics.receipts.labels(update.state.value, str(applied.matched).lower()).inc()
 
     def _count_reply(self, _: IncomingReply, msgid: int | None) -> None:
         self.changes.notify()
         if msgid is not None:
-            self.callbacks.wake()
+            self._callbacks_due()
         self.metrics.replies.labels(str(msgid is not None).lower()).inc()
 
     def _count_callback(self, job: CallbackJob, attempt: Attempt) -> None:

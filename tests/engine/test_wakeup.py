@@ -1,0 +1,69 @@
+"""Wake-up datagrams between processes sharing a SQLite file (smsgw/engine/wakeup.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from smsgw.engine import wakeup
+
+DEADLINE_S = 10.0
+pytestmark = pytest.mark.skipif(not wakeup.address(Path("x.db"), "messages"), reason="Linux only")
+
+
+def name_for(tmp_path: Path, work: wakeup.Work = "messages") -> bytes:
+    name = wakeup.address(tmp_path / "gw.db", work)
+    assert name is not None
+    return name
+
+
+async def test_a_datagram_wakes_the_listener(tmp_path: Path) -> None:
+    """Notifies within one turn of the loop wake the listener (one datagram for them)."""
+    listener = wakeup.Listener.bind(name_for(tmp_path))
+    assert listener is not None
+    woken = asyncio.Event()
+    listener.start(woken.set)
+    sender = wakeup.Sender(name_for(tmp_path))
+    try:
+        for _ in range(3):
+            sender.notify()
+        await asyncio.wait_for(woken.wait(), DEADLINE_S)
+    finally:
+        sender.close()
+        listener.close()
+
+
+async def test_a_name_is_held_by_one_listener(tmp_path: Path) -> None:
+    """A second engine on the same file and work cannot listen (it probes instead); the name
+    is free again once the first one closes."""
+    first = wakeup.Listener.bind(name_for(tmp_path))
+    assert first is not None
+    assert wakeup.Listener.bind(name_for(tmp_path)) is None
+    first.close()
+    again = wakeup.Listener.bind(name_for(tmp_path))
+    assert again is not None
+    again.close()
+
+
+async def test_nobody_listening_is_no_error(tmp_path: Path) -> None:
+    """An accept with no engine listening: the datagram is dropped, nothing raises."""
+    sender = wakeup.Sender(name_for(tmp_path))
+    sender.notify()
+    sent = asyncio.get_running_loop().create_future()
+    asyncio.get_running_loop().call_soon(sent.set_result, None)  # runs after the send
+    await sent
+    sender.close()
+
+
+def test_names_follow_the_file_and_the_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One name per (file, work); the same file reached by another path has the same name;
+    no name without a SQLite file."""
+    assert name_for(tmp_path, "messages") != name_for(tmp_path, "callbacks")
+    assert name_for(tmp_path) != name_for(tmp_path / "other")
+    monkeypatch.chdir(tmp_path)
+    assert wakeup.address(Path("gw.db"), "messages") == name_for(tmp_path)
+    assert wakeup.address(None, "messages") is None
