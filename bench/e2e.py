@@ -80,6 +80,7 @@ class Options:
     deadline_s: float
     smpp_port: int = 0  # 0: the in-process simulator; else an SMSC (simulator) on this port
     engine: str = ""  # smsgw's: "separate" or "in-process" (common.ENGINE_MODES)
+    interval_s: float = 0.0  # each connection's pause after an answer: latency without load
 
 
 def bench_cpu_s(who: int = resource.RUSAGE_SELF) -> float:
@@ -230,6 +231,7 @@ class Load:
     accepted: dict[int, float] = field(default_factory=dict)
     rejected: int = 0
     errors: int = 0
+    interval_s: float = 0.0
     _next: int = 0
 
     async def run(self, concurrency: int) -> None:
@@ -243,6 +245,8 @@ class Load:
                 try:
                     writer.write(self._request(index))
                     self._record(index, await read_response(reader))
+                    if self.interval_s:
+                        await asyncio.sleep(self.interval_s)
                 except (OSError, asyncio.IncompleteReadError, ValueError):
                     self.errors += 1
                     writer.close()
@@ -288,6 +292,7 @@ async def drive(
 ) -> Load:
     callback_url = f"http://127.0.0.1:{receiver.port}/cb"
     load = load_type(port, callback_url, options.recipients, options.messages)
+    load.interval_s = options.interval_s
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(load.run(options.concurrency), until - time.monotonic())
     return load
@@ -410,6 +415,13 @@ def parse_options() -> Options:
     parser.add_argument("--tps", type=float, default=10_000, help="connector submits/s")
     parser.add_argument("--deadline-s", type=float, default=300, help="for the whole run")
     parser.add_argument("--smpp-port", type=int, default=0, help="external SMSC (0: in-process)")
+    parser.add_argument(
+        "--interval-s",
+        type=float,
+        default=0.0,
+        help="each connection's pause between requests (with --concurrency 1: one message's"
+        " latency through an otherwise idle gateway)",
+    )
     add_mode_option(parser)
     args = parser.parse_args()
     return Options(
@@ -423,6 +435,7 @@ def parse_options() -> Options:
         args.deadline_s,
         args.smpp_port,
         args.engine,
+        args.interval_s,
     )
 
 
