@@ -266,7 +266,10 @@ def _replies_list(settings: Settings, args: argparse.Namespace) -> int:
 def _db_upgrade(settings: Settings, _: argparse.Namespace) -> int:
     async def run() -> int:
         store = open_store(settings.database.url)
-        applied = await store.upgrade()
+        try:
+            applied = await store.upgrade()
+        finally:
+            await store.close()
         print(f"applied migrations: {applied}" if applied else "schema is current")
         return 0
 
