@@ -135,6 +135,49 @@ async def test_a_full_dispatcher_claims_again_when_room_frees() -> None:
     assert {"0" + pdu.destination_addr[3:] for pdu in submitter.submitted} == numbers
 
 
+class CountingClaims(MemoryStore):
+    """The in-memory store, counting claims."""
+
+    claims = 0
+
+    async def claim_due(self, now: datetime, limit: int, lease_s: float) -> list[DueMessage]:
+        self.claims += 1
+        return await super().claim_due(now, limit, lease_s)
+
+
+async def test_a_busy_dispatcher_claims_a_batch_not_per_wake() -> None:
+    """With more than half its room taken, wakes (accepts, signals) claim nothing; the
+    half-room wake claims what came meanwhile in one go."""
+    clock = FakeClock(START)
+    store = CountingClaims()
+    account = await store.create_account("alice", "hash", 100, clock())
+
+    async def accept_one() -> None:
+        params = {"dstaddr": "0912345678", "smbody": "hi"}
+        plan = plan_send(params, Rates(()), clock(), allow_private=True)
+        assert await store.accept(account.id, plan, clock()) is not None
+
+    for _ in range(3):
+        await accept_one()
+    gate = asyncio.Event()
+    submitter = CountingSubmitter(gate, 3, 6)
+    links = {"sim": Link(DEFAULT_CONNECTOR, submitter)}
+    dispatcher = Dispatcher(store, links, Settings(), clock, concurrency=4, idle_s=3600)
+    async with running(dispatcher):
+        async with asyncio.timeout(10):
+            await submitter.reached[3].wait()  # 3 of its 4 slots taken
+        claims = store.claims
+        for _ in range(3):
+            await accept_one()
+            dispatcher.wake()
+            for _ in range(5):
+                await asyncio.sleep(0)  # turns of the loop in which a claim would start
+        assert store.claims == claims
+        gate.set()
+        async with asyncio.timeout(10):  # without the half-room wake: an hour's idle
+            await submitter.reached[6].wait()
+
+
 async def test_a_dispatcher_apart_finds_an_accept_by_its_probe() -> None:
     """A dispatcher that no accept wakes (the engine in its own process) reads every
     PROBE_S whether a recipient is due and submits it then, not after idle_s (an hour)."""
