@@ -230,13 +230,40 @@ class WokenGateway(Gateway):
         )
 
 
+class PostgresWokenGateway(WokenGateway):
+    """The same on PostgreSQL: NOTIFY wakes them."""
+
+    def __init__(self, tmp_path: Path, url: str) -> None:
+        super().__init__(tmp_path)
+        sqlite_url = f"sqlite:///{tmp_path / 'gw.db'}"
+        self.config.write_text(self.config.read_text().replace(sqlite_url, url))
+
+    async def start(self) -> None:
+        upgrade = ["--config", str(self.config), "db", "upgrade"]
+        assert await asyncio.to_thread(cli.main, upgrade) == 0
+        await super().start()
+
+
 async def test_an_accept_wakes_the_engine_and_a_receipt_the_callbacks_process(
     tmp_path: Path,
 ) -> None:
     """The API's datagram wakes the delivery engine's dispatcher, whose receipt's datagram
     wakes the callback worker: the delivery report arrives long before an hour."""
+    await report_arrives(WokenGateway(tmp_path))
+
+
+@pytest.mark.postgres
+async def test_on_postgresql_notify_wakes_the_engine_and_the_callbacks_process(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """The same through PostgreSQL's NOTIFY."""
+    await report_arrives(PostgresWokenGateway(tmp_path, postgres_url))
+
+
+async def report_arrives(woken: WokenGateway) -> None:
+    """A sendsms with a delivery-report URL through ``woken``: the report arrives."""
     async with (
-        started(WokenGateway(tmp_path)) as gateway,
+        started(woken) as gateway,
         serving(CallbackReceiver()) as receiver,
         httpx.AsyncClient() as client,
     ):

@@ -7,9 +7,9 @@ demo always keeps the engine in the API's process. ``serve --no-engine`` and ``s
 run them apart, for instance API nodes and one engine node sharing PostgreSQL.
 
 With the engine in another process the API wakes it after an accept with a datagram on
-SQLite (`smsgw.engine.wakeup`); otherwise the dispatcher reads whether work is due every
-``pacing.PROBE_S``. It claims every ``engine.poll_s`` anyway. The API's ``/readyz`` only
-says that the store answers (the engine's own metrics, on
+SQLite or a NOTIFY on PostgreSQL (`smsgw.engine.wakeup`); where neither works, the dispatcher
+reads whether work is due every ``pacing.PROBE_S``. It claims every ``engine.poll_s``
+anyway. The API's ``/readyz`` only says that the store answers (the engine's own metrics, on
 ``engine.metrics_port``, show its bind state).
 """
 
@@ -55,7 +55,7 @@ from smsgw.engine.metrics import Metrics
 from smsgw.engine.runner import Engine, Part
 from smsgw.errors import ConfigError
 from smsgw.smpp.simulator import ControlApp
-from smsgw.store import SqliteStore, open_store
+from smsgw.store import PostgresStore, SqliteStore, open_store
 from smsgw.store.port import Store
 
 log = logging.getLogger("smsgw.server")
@@ -624,10 +624,12 @@ async def _engine_main(settings: Settings, part: Part) -> None:
     await store.open()
     metrics = Metrics()
     idle_s = settings.engine.poll_s
-    listener = wakeup.Listener.bind(
-        wakeup.address(_sqlite_path(store), "callbacks" if part == "callbacks" else "messages")
-    )
+    work: wakeup.Work = "callbacks" if part == "callbacks" else "messages"
+    listener = wakeup.Listener.bind(wakeup.address(_sqlite_path(store), work))
     sender = _wake_sender(store, "callbacks") if part == "delivery" else None
+    # PostgreSQL's NOTIFY reaches the engine whenever its LISTEN connection is up; while it
+    # is not, the claim every poll_s finds the work.
+    notified = store if isinstance(store, PostgresStore) else None
     engine = Engine(
         settings,
         store,
@@ -636,11 +638,13 @@ async def _engine_main(settings: Settings, part: Part) -> None:
         dispatcher_idle_s=idle_s,
         part=part,
         alone=True,
-        woken=listener is not None,
+        woken=listener is not None or notified is not None,
         signal_callbacks=sender.notify if sender is not None else None,
     )
+    on_wake = engine.callbacks.wake if part == "callbacks" else engine.wake
     if listener is not None:
-        listener.start(engine.callbacks.wake if part == "callbacks" else engine.wake)
+        listener.start(on_wake)
+    listening = notified.listen(wakeup.CHANNELS[work], on_wake) if notified else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -656,6 +660,8 @@ async def _engine_main(settings: Settings, part: Part) -> None:
         for end in (listener, sender):
             if end is not None:
                 end.close()
+        if listening is not None:
+            await listening.close()
         await store.close()
         if exposition is not None:
             exposition.shutdown()
@@ -668,8 +674,10 @@ def _sqlite_path(store: Store) -> Path | None:
     return store.path if isinstance(store, SqliteStore) else None
 
 
-def _wake_sender(store: Store, work: wakeup.Work) -> wakeup.Sender | None:
-    """Datagrams telling the process doing ``work`` on this SQLite file that some is due."""
+def _wake_sender(store: Store, work: wakeup.Work) -> wakeup.Sender | wakeup.NotifySender | None:
+    """Signals telling the processes doing ``work`` on this database that some is due."""
+    if isinstance(store, PostgresStore):
+        return wakeup.NotifySender(store.notify, work)
     name = wakeup.address(_sqlite_path(store), work)
     return None if name is None else wakeup.Sender(name)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from smsgw.engine import wakeup
+from tests.reliability.processes import wait_for
 
 DEADLINE_S = 10.0
 pytestmark = pytest.mark.skipif(not wakeup.address(Path("x.db"), "messages"), reason="Linux only")
@@ -51,10 +52,48 @@ async def test_nobody_listening_is_no_error(tmp_path: Path) -> None:
     """An accept with no engine listening: the datagram is dropped, nothing raises."""
     sender = wakeup.Sender(name_for(tmp_path))
     sender.notify()
-    sent = asyncio.get_running_loop().create_future()
-    asyncio.get_running_loop().call_soon(sent.set_result, None)  # runs after the send
-    await sent
+    await wait_for(lambda: sent(sender, 1), DEADLINE_S, "the datagram")
     sender.close()
+
+
+async def test_a_signal_asked_for_after_one_went_out_is_sent_too(tmp_path: Path) -> None:
+    """Signals are spaced (SIGNAL_INTERVAL_S), never dropped: each notify after the last
+    send leads to another send, each waking the listener."""
+    listener = wakeup.Listener.bind(name_for(tmp_path))
+    assert listener is not None
+    woken = asyncio.Event()
+    listener.start(woken.set)
+    sender = wakeup.Sender(name_for(tmp_path))
+    try:
+        for count in (1, 2, 3):
+            woken.clear()
+            sender.notify()
+            await asyncio.wait_for(woken.wait(), DEADLINE_S)
+            assert sender.sent == count
+    finally:
+        sender.close()
+        listener.close()
+
+
+async def test_notify_sends_through_the_store(tmp_path: Path) -> None:
+    """PostgreSQL's sender hands the channel of its work to the store's notify."""
+    channels: list[str] = []
+    heard = asyncio.Event()
+
+    async def notify(channel: str) -> None:
+        channels.append(channel)
+        heard.set()
+
+    sender = wakeup.NotifySender(notify, "callbacks")
+    sender.notify()
+    sender.notify()
+    await asyncio.wait_for(heard.wait(), DEADLINE_S)
+    sender.close()
+    assert channels == [wakeup.CHANNELS["callbacks"]]
+
+
+async def sent(sender: wakeup.Sender, count: int) -> bool:
+    return sender.sent == count
 
 
 def test_names_follow_the_file_and_the_work(

@@ -9,6 +9,7 @@ import pytest
 from smsgw.errors import StoreError
 from smsgw.store.postgres import PostgresStore
 from smsgw.store.schema import latest_version
+from tests.reliability.processes import wait_for
 from tests.store.contract import MakeStore, RowCount, SqlStoreContract
 
 if TYPE_CHECKING:
@@ -124,3 +125,43 @@ async def test_unreachable_server_error_hides_the_password() -> None:
     assert "127.0.0.1:1" in str(caught.value)
     assert "s3cret-pw" not in str(caught.value)
     assert "s3cret-pw" not in repr(store)
+
+
+LISTEN_DEADLINE_S = 10.0
+
+
+async def test_a_notify_reaches_a_listener_on_another_node(postgres_url: str) -> None:
+    """One store's NOTIFY wakes another store's listener; when its connection is killed,
+    the listener connects again and hears the next one."""
+    node_a, node_b = PostgresStore(postgres_url), PostgresStore(postgres_url)
+    await node_a.upgrade()
+    await node_a.open()
+    await node_b.open()
+    heard = asyncio.Event()
+    listening = node_a.listen("smsgw_test", heard.set)
+    try:
+        await asyncio.wait_for(listening.connected.wait(), LISTEN_DEADLINE_S)
+        await node_b.notify("smsgw_test")
+        await asyncio.wait_for(heard.wait(), LISTEN_DEADLINE_S)
+
+        heard.clear()
+        admin = await asyncpg.connect(postgres_url)
+        try:
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await admin.close()
+
+        async def lost() -> bool:
+            return not listening.connected.is_set()
+
+        await wait_for(lost, LISTEN_DEADLINE_S, "the listener noticing its loss")
+        await asyncio.wait_for(listening.connected.wait(), LISTEN_DEADLINE_S)
+        await node_b.notify("smsgw_test")
+        await asyncio.wait_for(heard.wait(), LISTEN_DEADLINE_S)
+    finally:
+        await listening.close()
+        await node_b.close()
+        await node_a.close()

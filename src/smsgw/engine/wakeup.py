@@ -1,33 +1,40 @@
-"""Wake-ups across processes sharing one SQLite file: a datagram says "work is due".
+"""Wake-ups across processes: "work is due", sent by the process that wrote it.
 
 An engine in a process of its own is not woken by the API's accepts, nor the callback worker
 apart by the delivery engine's receipts: without this they read every `pacing.PROBE_S`
-whether work is due. Here the writer of the work sends an empty datagram to a Unix socket in
-Linux's abstract namespace, named after the database file and the kind of work; the
-process doing that work listens on it and wakes its loop at once, so it needs no probe.
+whether work is due. Here the writer of the work signals it, and the process doing that work
+wakes its loop at once, so it needs no probe:
 
-A datagram is a hint, never the only way: one lost (the listener was restarting, its buffer
-full) is found by the next claim (``engine.poll_s``). Datagrams carry nothing, and anyone
-local may send one (at worst an early claim) or hold the name first (the engine then probes
-as before). Not on PostgreSQL (nodes on several machines) nor outside Linux: there
-`address` is None and the loops probe.
+- SQLite: an empty datagram to a Unix socket in Linux's abstract namespace, named after the
+  database file and the kind of work (`Sender`, `Listener`). Anyone local may send one (at
+  worst an early claim) or hold the name first (the engine then probes as before). Outside
+  Linux `address` is None and the loops probe.
+- PostgreSQL: ``NOTIFY`` on a channel per kind of work (`NotifySender`), heard by every node
+  that ``LISTEN``s (`PostgresStore.listen`), on this machine or another.
+
+A signal is a hint, never the only way: one lost (the listener was restarting or
+reconnecting, its buffer full) is found by the next claim (``engine.poll_s``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Literal
+
+from smsgw.errors import StoreError
 
 log = logging.getLogger("smsgw.engine.wakeup")
 
 Work = Literal["messages", "callbacks"]
+CHANNELS: dict[Work, str] = {"messages": "smsgw_messages_due", "callbacks": "smsgw_callbacks_due"}
 
 
 def address(database: Path | None, work: Work) -> bytes | None:
@@ -39,21 +46,51 @@ def address(database: Path | None, work: Work) -> bytes | None:
     return f"\0smsgw-{digest}-{work}".encode()
 
 
-class Sender:
-    """Sends one datagram per turn of the event loop however often `notify` is called."""
+# The most signals a sender sends per second: one asked for within this time of the last is
+# sent at its end. Under load a NOTIFY per turn of the API's loop cost PostgreSQL accepts a
+# fifth of their rate (bench/accept.py); a woken engine claims until no work is left anyway.
+SIGNAL_INTERVAL_S = 0.05
 
-    def __init__(self, target: bytes) -> None:
-        self._target = target
-        self._socket: socket.socket | None = None
-        self._pending = False
+
+class _Signal:
+    """At most one signal per ``SIGNAL_INTERVAL_S``, and never one asked for left unsent."""
+
+    def __init__(self) -> None:
+        self._timer: asyncio.TimerHandle | None = None
+        self._last = float("-inf")
+        self.sent = 0
 
     def notify(self) -> None:
-        if not self._pending:
-            self._pending = True
-            asyncio.get_running_loop().call_soon(self._send)
+        if self._timer is not None:
+            return
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, self._last + SIGNAL_INTERVAL_S - loop.time())
+        self._timer = loop.call_later(delay, self._fire)
 
-    def _send(self) -> None:
-        self._pending = False
+    def _fire(self) -> None:
+        self._timer = None
+        self._last = asyncio.get_running_loop().time()
+        self.sent += 1
+        self._emit()
+
+    def _cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _emit(self) -> None:
+        raise NotImplementedError
+
+
+class Sender(_Signal):
+    """Datagrams to a `Listener`'s name."""
+
+    def __init__(self, target: bytes) -> None:
+        super().__init__()
+        self._target = target
+        self._socket: socket.socket | None = None
+
+    def _emit(self) -> None:
         try:
             if self._socket is None:
                 self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -63,6 +100,7 @@ class Sender:
             pass  # nobody listening, or its buffer full: the next claim finds the work
 
     def close(self) -> None:
+        self._cancel()
         if self._socket is not None:
             self._socket.close()
             self._socket = None
@@ -114,3 +152,28 @@ class Listener:
 
 def _nothing() -> None:
     pass
+
+
+class NotifySender(_Signal):
+    """``NOTIFY`` on the channel of ``work`` (PostgreSQL), through ``send``."""
+
+    def __init__(self, send: Callable[[str], Awaitable[None]], work: Work) -> None:
+        super().__init__()
+        self._send = send
+        self._channel = CHANNELS[work]
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _emit(self) -> None:
+        task = asyncio.get_running_loop().create_task(self._notify())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _notify(self) -> None:
+        # The store down: the next claim (or its failure) tells.
+        with contextlib.suppress(StoreError):
+            await self._send(self._channel)
+
+    def close(self) -> None:
+        self._cancel()
+        for task in self._tasks:
+            task.cancel()

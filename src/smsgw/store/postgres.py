@@ -9,7 +9,8 @@ dispatcher that took a recipient first wins. Migrations run under an advisory lo
 from __future__ import annotations
 
 import asyncio
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+import logging
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final, TypeVar
 from urllib.parse import urlsplit
@@ -58,11 +59,12 @@ from smsgw.store.records import (
 from smsgw.store.schema import Migration, check_current, migrations
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator, Sequence
+    from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 
     Connection = asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
     Pool = asyncpg.Pool[asyncpg.Record]
 
+log = logging.getLogger("smsgw.store.postgres")
 ItemT = TypeVar("ItemT")
 ResultT = TypeVar("ResultT")
 _ReceiptCall = tuple[tuple[ReceiptUpdate, ...], datetime]
@@ -404,6 +406,18 @@ class PostgresStore:
         with _translated():
             return await delivery.held_receipt_count(self._open_pool())
 
+    # wake-ups between nodes ---------------------------------------------------------------
+    async def notify(self, channel: str) -> None:
+        """``NOTIFY channel``: every node listening on it (`listen`) hears it."""
+        pool = self._open_pool()
+        with _translated():
+            await pool.execute("SELECT pg_notify($1, '')", channel)
+
+    def listen(self, channel: str, on_notify: Callable[[], None]) -> Listening:
+        """``LISTEN channel`` on a connection of its own, kept open (re-opened after
+        ``LISTEN_RETRY_S`` when lost) until the returned handle is closed."""
+        return Listening(self._url, channel, on_notify)
+
     # plumbing -------------------------------------------------------------------------
     async def _connect(self) -> Pool:
         if self._pool is not None:
@@ -469,6 +483,52 @@ async def _transaction(pool: Pool) -> AsyncIterator[Connection]:
     with _translated():
         async with pool.acquire() as conn, conn.transaction():
             yield conn
+
+
+LISTEN_RETRY_S = 1.0
+
+
+class Listening:
+    """One connection LISTENing on a channel; a lost one is opened again. Notifications
+    sent while it is down are lost: a listener must not depend on them (the engine claims
+    every ``engine.poll_s`` anyway)."""
+
+    def __init__(self, url: str, channel: str, on_notify: Callable[[], None]) -> None:
+        self._url = url
+        self._channel = channel
+        self._on_notify = on_notify
+        self.connected = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._keep(), name="listen")
+
+    async def _keep(self) -> None:
+        while True:
+            try:
+                await self._listen_once()
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                log.warning("cannot LISTEN (%s); trying again", type(exc).__name__)
+            await asyncio.sleep(LISTEN_RETRY_S)
+
+    async def _listen_once(self) -> None:
+        """Until the connection is lost."""
+        lost = asyncio.Event()
+        conn = await asyncpg.connect(self._url)
+        try:
+            conn.add_termination_listener(lambda _: lost.set())
+            await conn.add_listener(self._channel, self._heard)
+            self.connected.set()
+            await lost.wait()
+        finally:
+            self.connected.clear()
+            if not conn.is_closed():
+                conn.terminate()
+
+    def _heard(self, *_: object) -> None:
+        self._on_notify()
+
+    async def close(self) -> None:
+        self._task.cancel()
+        with suppress(asyncio.CancelledError):
+            await self._task
 
 
 def _account_from_row(row: asyncpg.Record | None) -> Account:
