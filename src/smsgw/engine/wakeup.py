@@ -46,14 +46,16 @@ def address(database: Path | None, work: Work) -> bytes | None:
     return f"\0smsgw-{digest}-{work}".encode()
 
 
-# The most signals a sender sends per second: one asked for within this time of the last is
+# The most NOTIFYs a sender sends per second: one asked for within this time of the last is
 # sent at its end. Under load a NOTIFY per turn of the API's loop cost PostgreSQL accepts a
 # fifth of their rate (bench/accept.py); a woken engine claims until no work is left anyway.
 SIGNAL_INTERVAL_S = 0.05
 
 
 class _Signal:
-    """At most one signal per ``SIGNAL_INTERVAL_S``, and never one asked for left unsent."""
+    """At most one signal per ``interval_s``, and never one asked for left unsent."""
+
+    interval_s = SIGNAL_INTERVAL_S
 
     def __init__(self) -> None:
         self._timer: asyncio.TimerHandle | None = None
@@ -64,7 +66,7 @@ class _Signal:
         if self._timer is not None:
             return
         loop = asyncio.get_running_loop()
-        delay = max(0.0, self._last + SIGNAL_INTERVAL_S - loop.time())
+        delay = max(0.0, self._last + self.interval_s - loop.time())
         self._timer = loop.call_later(delay, self._fire)
 
     def _fire(self) -> None:
@@ -83,7 +85,10 @@ class _Signal:
 
 
 class Sender(_Signal):
-    """Datagrams to a `Listener`'s name."""
+    """Datagrams to a `Listener`'s name: one per turn of the loop at most, not spaced (a
+    datagram costs a system call; spacing them cost bench/e2e.py ~8% of its rate)."""
+
+    interval_s = 0.0
 
     def __init__(self, target: bytes) -> None:
         super().__init__()
