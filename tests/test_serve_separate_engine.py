@@ -163,9 +163,8 @@ async def test_separate_engine_delivers_end_to_end(gateway: Gateway) -> None:
         await wait_for(delivered, DELIVERY_DEADLINE_S, "DELIVRD in query.asp")
 
 
-async def test_the_callbacks_process_calls_the_customer_back(gateway: Gateway) -> None:
-    """The delivery report of a message the delivery engine settled is sent by the other
-    child, which counts it on its own metrics port; the delivery engine's counts none."""
+async def report_arrives(gateway: Gateway) -> None:
+    """A sendsms with a delivery-report URL through ``gateway``: the report arrives."""
     async with serving(CallbackReceiver()) as receiver, httpx.AsyncClient() as client:
         params = {
             "username": "alice",
@@ -183,6 +182,12 @@ async def test_the_callbacks_process_calls_the_customer_back(gateway: Gateway) -
 
         await wait_for(acknowledged, DELIVERY_DEADLINE_S, "the delivery report")
     assert receiver.acknowledged == {(int(reply["msgid"]), "0912345678")}
+
+
+async def test_the_callbacks_process_calls_the_customer_back(gateway: Gateway) -> None:
+    """The delivery report of a message the delivery engine settled is sent by the other
+    child, which counts it on its own metrics port; the delivery engine's counts none."""
+    await report_arrives(gateway)
     sent = 'smsgw_callbacks_total{kind="dlr",outcome="sent"}'
 
     async def counted() -> bool:
@@ -249,7 +254,8 @@ async def test_an_accept_wakes_the_engine_and_a_receipt_the_callbacks_process(
 ) -> None:
     """The API's datagram wakes the delivery engine's dispatcher, whose receipt's datagram
     wakes the callback worker: the delivery report arrives long before an hour."""
-    await report_arrives(WokenGateway(tmp_path))
+    async with started(WokenGateway(tmp_path)) as gateway:
+        await report_arrives(gateway)
 
 
 @pytest.mark.postgres
@@ -257,29 +263,5 @@ async def test_on_postgresql_notify_wakes_the_engine_and_the_callbacks_process(
     tmp_path: Path, postgres_url: str
 ) -> None:
     """The same through PostgreSQL's NOTIFY."""
-    await report_arrives(PostgresWokenGateway(tmp_path, postgres_url))
-
-
-async def report_arrives(woken: WokenGateway) -> None:
-    """A sendsms with a delivery-report URL through ``woken``: the report arrives."""
-    async with (
-        started(woken) as gateway,
-        serving(CallbackReceiver()) as receiver,
-        httpx.AsyncClient() as client,
-    ):
-        params = {
-            "username": "alice",
-            "password": PASSWORD,
-            "dstaddr": "0912345678",
-            "smbody": "hello",
-            "response": receiver.url,
-        }
-        response = await client.get(f"{gateway.url}/sendsms.aspx", params=params)
-        reply = dict(line.split("=", 1) for line in response.text.splitlines())
-        assert reply["statuscode"] == "0"
-
-        async def acknowledged() -> bool:
-            return bool(receiver.acknowledged)
-
-        await wait_for(acknowledged, DELIVERY_DEADLINE_S, "the delivery report")
-    assert receiver.acknowledged == {(int(reply["msgid"]), "0912345678")}
+    async with started(PostgresWokenGateway(tmp_path, postgres_url)) as gateway:
+        await report_arrives(gateway)
