@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from smsgw.engine import wakeup
-from tests.reliability.processes import wait_for
 
 DEADLINE_S = 10.0
 pytestmark = pytest.mark.skipif(not wakeup.address(Path("x.db"), "messages"), reason="Linux only")
@@ -20,20 +21,28 @@ def name_for(tmp_path: Path, work: wakeup.Work = "messages") -> bytes:
     return name
 
 
-async def test_a_datagram_wakes_the_listener(tmp_path: Path) -> None:
-    """Notifies within one turn of the loop wake the listener (one datagram for them)."""
+@contextlib.asynccontextmanager
+async def listening(tmp_path: Path) -> AsyncIterator[tuple[wakeup.Sender, asyncio.Event]]:
+    """A listener on the file's name, the event it sets, and a sender to it."""
     listener = wakeup.Listener.bind(name_for(tmp_path))
     assert listener is not None
     woken = asyncio.Event()
     listener.start(woken.set)
     sender = wakeup.Sender(name_for(tmp_path))
     try:
-        for _ in range(3):
-            sender.notify()
-        await asyncio.wait_for(woken.wait(), DEADLINE_S)
+        yield sender, woken
     finally:
         sender.close()
         listener.close()
+
+
+async def test_a_datagram_wakes_the_listener(tmp_path: Path) -> None:
+    """Notifies within one turn of the loop wake the listener (one datagram for them)."""
+    async with listening(tmp_path) as (sender, woken):
+        for _ in range(3):
+            sender.notify()
+        await asyncio.wait_for(woken.wait(), DEADLINE_S)
+        assert sender.sent == 1
 
 
 async def test_a_name_is_held_by_one_listener(tmp_path: Path) -> None:
@@ -52,27 +61,22 @@ async def test_nobody_listening_is_no_error(tmp_path: Path) -> None:
     """An accept with no engine listening: the datagram is dropped, nothing raises."""
     sender = wakeup.Sender(name_for(tmp_path))
     sender.notify()
-    await wait_for(lambda: sent(sender, 1), DEADLINE_S, "the datagram")
+    after = asyncio.get_running_loop().create_future()
+    asyncio.get_running_loop().call_soon(after.set_result, None)  # runs after the send
+    await after
+    assert sender.sent == 1
     sender.close()
 
 
 async def test_a_signal_asked_for_after_one_went_out_is_sent_too(tmp_path: Path) -> None:
-    """Signals are spaced (SIGNAL_INTERVAL_S), never dropped: each notify after the last
-    send leads to another send, each waking the listener."""
-    listener = wakeup.Listener.bind(name_for(tmp_path))
-    assert listener is not None
-    woken = asyncio.Event()
-    listener.start(woken.set)
-    sender = wakeup.Sender(name_for(tmp_path))
-    try:
+    """Signals are never dropped: each notify after the last send leads to another send,
+    each waking the listener."""
+    async with listening(tmp_path) as (sender, woken):
         for count in (1, 2, 3):
             woken.clear()
             sender.notify()
             await asyncio.wait_for(woken.wait(), DEADLINE_S)
             assert sender.sent == count
-    finally:
-        sender.close()
-        listener.close()
 
 
 async def test_notify_sends_through_the_store(tmp_path: Path) -> None:
@@ -90,10 +94,6 @@ async def test_notify_sends_through_the_store(tmp_path: Path) -> None:
     await asyncio.wait_for(heard.wait(), DEADLINE_S)
     sender.close()
     assert channels == [wakeup.CHANNELS["callbacks"]]
-
-
-async def sent(sender: wakeup.Sender, count: int) -> bool:
-    return sender.sent == count
 
 
 def test_names_follow_the_file_and_the_work(

@@ -52,48 +52,52 @@ def address(database: Path | None, work: Work) -> bytes | None:
 SIGNAL_INTERVAL_S = 0.05
 
 
-class _Signal:
-    """At most one signal per ``interval_s``, and never one asked for left unsent."""
+class _Spacer:
+    """Runs ``emit`` at most once per ``interval_s``, and never drops a call asked for: one
+    asked for within the interval runs at its end; one due now runs on the next turn of the
+    loop (``call_soon``, so after what is already scheduled)."""
 
-    interval_s = SIGNAL_INTERVAL_S
-
-    def __init__(self) -> None:
-        self._timer: asyncio.TimerHandle | None = None
+    def __init__(self, emit: Callable[[], None], interval_s: float) -> None:
+        self._emit = emit
+        self._interval_s = interval_s
+        self._handle: asyncio.Handle | None = None
         self._last = float("-inf")
         self.sent = 0
 
     def notify(self) -> None:
-        if self._timer is not None:
+        if self._handle is not None:
             return
         loop = asyncio.get_running_loop()
-        delay = max(0.0, self._last + self.interval_s - loop.time())
-        self._timer = loop.call_later(delay, self._fire)
+        delay = self._last + self._interval_s - loop.time()
+        self._handle = (
+            loop.call_later(delay, self._fire) if delay > 0 else loop.call_soon(self._fire)
+        )
 
     def _fire(self) -> None:
-        self._timer = None
+        self._handle = None
         self._last = asyncio.get_running_loop().time()
         self.sent += 1
         self._emit()
 
-    def _cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _emit(self) -> None:
-        raise NotImplementedError
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
 
 
-class Sender(_Signal):
+class Sender:
     """Datagrams to a `Listener`'s name: one per turn of the loop at most, not spaced (a
     datagram costs a system call; spacing them cost bench/e2e.py ~8% of its rate)."""
 
-    interval_s = 0.0
-
     def __init__(self, target: bytes) -> None:
-        super().__init__()
         self._target = target
         self._socket: socket.socket | None = None
+        self._spacer = _Spacer(self._emit, 0.0)
+        self.notify = self._spacer.notify
+
+    @property
+    def sent(self) -> int:
+        return self._spacer.sent
 
     def _emit(self) -> None:
         try:
@@ -105,7 +109,7 @@ class Sender(_Signal):
             pass  # nobody listening, or its buffer full: the next claim finds the work
 
     def close(self) -> None:
-        self._cancel()
+        self._spacer.cancel()
         if self._socket is not None:
             self._socket.close()
             self._socket = None
@@ -159,14 +163,16 @@ def _nothing() -> None:
     pass
 
 
-class NotifySender(_Signal):
-    """``NOTIFY`` on the channel of ``work`` (PostgreSQL), through ``send``."""
+class NotifySender:
+    """``NOTIFY`` on the channel of ``work`` (PostgreSQL), through ``send``; at most one
+    per ``SIGNAL_INTERVAL_S``."""
 
     def __init__(self, send: Callable[[str], Awaitable[None]], work: Work) -> None:
-        super().__init__()
         self._send = send
         self._channel = CHANNELS[work]
         self._tasks: set[asyncio.Task[None]] = set()
+        self._spacer = _Spacer(self._emit, SIGNAL_INTERVAL_S)
+        self.notify = self._spacer.notify
 
     def _emit(self) -> None:
         task = asyncio.get_running_loop().create_task(self._notify())
@@ -179,6 +185,6 @@ class NotifySender(_Signal):
             await self._send(self._channel)
 
     def close(self) -> None:
-        self._cancel()
+        self._spacer.cancel()
         for task in self._tasks:
             task.cancel()
