@@ -48,6 +48,7 @@ test-reliability: $(STAMP)
 BENCH_TIMEOUT := timeout -k 30
 bench: $(STAMP)
 	$(BENCH_TIMEOUT) 120 $(BIN)/python bench/accept.py --backend sqlite --seconds 10
+	$(BENCH_TIMEOUT) 120 $(BIN)/python bench/accept.py --backend sqlite --seconds 10 --no-engine
 	$(BENCH_TIMEOUT) 120 $(BIN)/python bench/accept.py --backend sqlite --seconds 10 --connections 256
 	$(BENCH_TIMEOUT) 120 $(BIN)/python bench/accept.py --backend sqlite --seconds 10 --recipients 50
 	$(BENCH_TIMEOUT) 300 $(BIN)/python bench/smpp.py --simulator-process

@@ -95,7 +95,7 @@ async def count_requests(url: str) -> int:
 
 
 def run_one(
-    url: str, seconds: int, connections: int, recipients: int, workers: int
+    url: str, seconds: int, connections: int, recipients: int, workers: int, *, engine: bool
 ) -> dict[str, str]:
     port = free_port()
     env = {
@@ -107,9 +107,8 @@ def run_one(
     env.pop("SMSGW_CONFIG", None)
     smsgw(env, "db", "upgrade")
     smsgw(env, "account", "create", "bench", "--password", PASSWORD, "--points", "1000000000")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "smsgw", "serve", "--log-level", "warning"], env=env
-    )
+    command = [sys.executable, "-m", "smsgw", "serve", "--log-level", "warning"]
+    server = subprocess.Popen(command if engine else [*command, "--no-engine"], env=env)
     try:
         wait_ready(port)
         numbers = ",".join(f"09{n:08d}" for n in range(10_000_000, 10_000_000 + recipients))
@@ -157,11 +156,18 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--recipients", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2, help="API processes (2 cores here)")
+    parser.add_argument(
+        "--engine",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the delivery engine too (it delivers what is accepted, on the same cores)",
+    )
     args = parser.parse_args()
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     print(
         f"durable sendsms accepts, {args.recipients} recipient(s)/request, "
-        f"{args.connections} connections, {args.seconds} s, {args.workers} API process(es)"
+        f"{args.connections} connections, {args.seconds} s, {args.workers} API process(es), "
+        + ("the engine delivering beside them" if args.engine else "no engine (API only)")
     )
     header: tuple[str, ...] = ("backend", "accepted/s", "p50 ms", "p99 ms", "ok", "bad", "stored")
     header += ("CPU ms/msg", "RSS MiB")
@@ -173,7 +179,14 @@ def main() -> None:
             else:
                 dbname, url = asyncio.run(create_pg_database())
             try:
-                r = run_one(url, args.seconds, args.connections, args.recipients, args.workers)
+                r = run_one(
+                    url,
+                    args.seconds,
+                    args.connections,
+                    args.recipients,
+                    args.workers,
+                    engine=args.engine,
+                )
             finally:
                 if dbname:
                     asyncio.run(drop_pg_database(dbname))

@@ -55,6 +55,8 @@ def alive(pid: int) -> bool:
 class Gateway:
     """One `smsgw serve` child on a free port, with its engine in a child of its own."""
 
+    serve_options: tuple[str, ...] = ()  # after ``serve`` on its command line
+
     def __init__(self, tmp_path: Path) -> None:
         self.port, self.metrics_port, self.callbacks_metrics_port = free_ports(3)
         self.config = tmp_path / "smsgw.toml"
@@ -90,6 +92,7 @@ class Gateway:
                 "--config",
                 str(self.config),
                 "serve",
+                *self.serve_options,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=sink,
                 stderr=asyncio.subprocess.STDOUT,

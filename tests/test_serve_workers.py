@@ -92,10 +92,36 @@ class TwoWorkers(Gateway):
             await self.process.wait()
 
 
+class TwoApiWorkers(TwoWorkers):
+    """`smsgw serve --no-engine` with ``http.workers = 2``: an API node, its engine elsewhere."""
+
+    serve_options = ("--no-engine",)
+
+
 @pytest.fixture
 async def two_workers(tmp_path: Path) -> AsyncIterator[TwoWorkers]:
     async with started(TwoWorkers(tmp_path)) as gateway:
         yield gateway
+
+
+def command_line(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+
+
+async def test_an_api_node_runs_its_workers_and_no_engine(tmp_path: Path) -> None:
+    """``serve --no-engine`` honours ``http.workers``: it once ran a single process."""
+    async with started(TwoApiWorkers(tmp_path)) as api:
+        async with httpx.AsyncClient() as client:
+            params = {"username": "alice", "password": PASSWORD, "dstaddr": "0912345678"}
+            params |= {"smbody": "hi", "encoding": "ASCII"}
+            sent = await client.get(f"{api.url}/sendsms.asp", params=params)
+        assert sent.text.startswith("msgid=")
+        workers = api.workers()
+        assert len(workers) == 2
+        # Besides the workers, nothing runs under serve (uvicorn's workers are spawned,
+        # so multiprocessing's resource tracker may be there too): no engine.
+        commands = [command_line(pid) for pid in descendants(api.pid)]
+        assert not [command for command in commands if "engine" in command]
 
 
 async def test_connections_opened_together_reach_both_workers(two_workers: TwoWorkers) -> None:

@@ -450,8 +450,10 @@ def serve(
     """
     _prepare_process(log_level)
     os.environ[_LOG_LEVEL_ENV] = log_level  # for the worker processes
-    in_process = demo or (settings.http.workers == 1 and not settings.engine.separate_process)
-    if in_process or not engine:
+    in_process = demo or (
+        settings.http.workers == 1 and (not settings.engine.separate_process or not engine)
+    )
+    if in_process:
         _serve_in_process(settings, log_level=log_level, engine=engine, demo=demo)
         return
     if _upgrades_itself(settings):
@@ -460,7 +462,7 @@ def serve(
         os.environ["SMSGW_CONFIG"] = config_path  # the workers and the engine read the same file
     if settings.http.workers > 1:
         claim_port(settings.http.host, settings.http.port)
-        engines = _spawn_engines(settings, log_level)
+        engines = _spawn_engines(settings, log_level) if engine else []
         try:
             config = uvicorn_config(None, settings, log_level=log_level)
             BalancedMultiprocess(config, sockets=[]).run()
