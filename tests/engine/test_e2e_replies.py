@@ -10,6 +10,7 @@ import pytest
 from smsgw import cli
 from smsgw.engine.testing import FakeClock
 from smsgw.server import utc_now
+from smsgw.smpp.simulator.messages import mo_deliver_sms
 from tests.engine.conftest import Gateway, GatewayFactory
 
 GATEWAY_NUMBER = "55123"
@@ -39,6 +40,25 @@ async def test_reply_forwarded_within_replydays(make_gateway: GatewayFactory) ->
     assert params["dstaddr"] == GATEWAY_NUMBER
     assert params["smbody"] == "yes please"
     assert params["encoding"] == "ASCII"
+
+
+async def test_a_long_reply_is_joined_and_forwarded_once(make_gateway: GatewayFactory) -> None:
+    """A reply too long for one SMS comes as concatenated parts, each kept in the store
+    before it is acknowledged; the last one forwards the whole text, once."""
+    gateway = await make_gateway()
+    receiver = gateway.receiver
+    sent = await gateway.send(
+        dstaddr="0912345678", smbody="tell me more", replyurl=f"{receiver.base}/mo"
+    )
+    await gateway.until_all_final(sent["msgid"])
+    text = "A long answer, " * 20  # 300 characters: 2 parts of GSM 7-bit
+    assert len(mo_deliver_sms("0912345678", GATEWAY_NUMBER, text, reference=1)) == 2
+    assert await gateway.simulator.inject_mo("0912345678", GATEWAY_NUMBER, text) == 1
+    await receiver.until(lambda: len(receiver.for_path("/mo")) == 1)
+    params = receiver.for_path("/mo")[0].params
+    assert (params["msgid"], params["smbody"]) == (sent["msgid"], text)
+    replies = await gateway.runtime.store.list_replies(unmatched_only=False, limit=10)
+    assert [reply.body for reply in replies] == [text]
 
 
 async def test_reply_after_replydays_is_kept_unmatched(

@@ -4,7 +4,8 @@ store call, replies stored one by one, each PDU answered with its own status."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,7 @@ from smsgw.store.memory import MemoryStore
 from smsgw.store.port import Store
 from smsgw.store.postgres import PostgresStore
 from smsgw.store.records import ReceiptApplied, ReceiptUpdate
+from smsgw.store.sqlite import SqliteStore
 from tests.engine.test_engine_timers import START
 
 SIM = ConnectorSettings(name="sim")
@@ -117,3 +119,76 @@ async def test_a_reply_holding_u0000_is_stored_on_postgresql(postgres_url: str) 
     store = PostgresStore(postgres_url)
     await store.upgrade()
     assert await reply_with_u0000(store) == "yes\ufffdplease"
+
+
+def reply_part(reference: int, total: int, seqnum: int, text: bytes) -> DeliverSm:
+    """One part of a concatenated reply (8-bit reference UDH), GSM text."""
+    udh = bytes([5, 0, 3, reference, total, seqnum])
+    return DeliverSm(
+        source_addr="886912345678",
+        destination_addr="0900",
+        esm_class=0x40,
+        short_message=udh + text,
+    )
+
+
+async def test_reply_parts_acknowledged_before_a_restart_are_not_lost(tmp_path: Path) -> None:
+    """Each part is acknowledged once kept in the store: a new process (a new store and
+    Inbound on the same file) completes the reply with the last part."""
+    clock = FakeClock(START)
+    first = SqliteStore(tmp_path / "gw.db", inline_writes=True)
+    await first.upgrade()
+    await first.open()
+    before = Inbound(first, clock)
+    parts = [reply_part(9, 3, 1, b"see "), reply_part(9, 3, 2, b"you ")]
+    assert await before.handle(SIM, parts) == [OK, OK]
+    await first.close()
+
+    again = SqliteStore(tmp_path / "gw.db", inline_writes=True)
+    await again.open()
+    try:
+        replies: list[str] = []
+        after = Inbound(again, clock, on_reply=lambda reply, _: replies.append(reply.body))
+        assert await after.handle(SIM, [reply_part(9, 3, 3, b"soon")]) == [OK]
+        assert replies == ["see you soon"]
+        (row,) = await again.list_replies(unmatched_only=False, limit=10)
+        assert (row.body, row.connector, row.srcaddr) == ("see you soon", "sim", "0912345678")
+        assert await again.stale_reply_parts(clock() + timedelta(days=1), 10) == []
+    finally:
+        await again.close()
+
+
+async def test_a_resent_part_of_a_kept_reply_changes_nothing() -> None:
+    """An SMSC that resends a part (its acknowledgement was lost) gets OK again; the reply
+    is stored once, with the text of the first copy."""
+    store = MemoryStore()
+    inbound = Inbound(store, FakeClock(START))
+    first = reply_part(4, 2, 1, b"ab")
+    assert await inbound.handle(SIM, [first, reply_part(4, 2, 1, b"XX")]) == [OK, OK]
+    assert await inbound.handle(SIM, [reply_part(4, 2, 2, b"cd")]) == [OK]
+    assert await reply_bodies(store) == ["abcd"]
+
+
+async def test_a_reply_whose_parts_stop_coming_is_stored_after_the_timeout() -> None:
+    """After the reassembly timeout the reply is stored as far as it came, once, with the
+    connector its parts came through."""
+    clock = FakeClock(START)
+    store = MemoryStore()
+    inbound = Inbound(store, clock, reassembly_timeout_s=60)
+    parts = [reply_part(5, 3, 1, b"half "), reply_part(5, 3, 3, b"!")]
+    assert await inbound.handle(SIM, parts) == [OK, OK]
+    clock.advance(59)
+    assert await inbound.flush_expired() == 0
+    clock.advance(2)
+    assert await inbound.flush_expired() == 1
+    assert await inbound.flush_expired() == 0
+    (row,) = await store.list_replies(unmatched_only=False, limit=10)
+    assert (row.body, row.connector) == ("half !", "sim")
+
+
+async def test_a_part_the_store_cannot_keep_is_asked_for_again() -> None:
+    """Not kept, not acknowledged: the SMSC sends the part again."""
+    store = MemoryStore()
+    await store.close()
+    inbound = Inbound(store, FakeClock(START))
+    assert await inbound.handle(SIM, [reply_part(6, 2, 1, b"x")]) == [RETRY]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pytest
@@ -10,11 +11,14 @@ import pytest
 from smsgw.config import ConnectorSettings
 from smsgw.domain.model import State
 from smsgw.domain.text import plan_text
+from smsgw.engine.inbound import Inbound
+from smsgw.engine.testing import FakeClock
 from smsgw.smpp import CommandStatus, DataSm, DeliverSm, SubmitSm
-from smsgw.smpp.air import Address, LongForm, Reassembler, decode_mo, encode_mt
+from smsgw.smpp.air import Address, LongForm, encode_mt
 from smsgw.smpp.esme import Esme, Submitted, one_at_a_time
 from smsgw.smpp.receipts import is_receipt, parse_receipt
 from smsgw.smpp.wap import si_push
+from smsgw.store.memory import MemoryStore
 from tests.interop.conftest import PASSWORD, PEER_DEADLINE_S, SYSTEM_ID, Event, NodePeer
 
 if TYPE_CHECKING:
@@ -230,12 +234,12 @@ async def test_node_mo_decodes_and_reassembles_with_ours(
     await node_smsc.collect("deliver_sm_resp", 4)
     received = await deliveries.wait_for(4)
     assert not any(is_receipt(pdu) for pdu in received)
-    reassembler = Reassembler(timeout_s=60)
-    messages = [
-        reassembler.add(pdu.source_addr, pdu.destination_addr, decode_mo(pdu), now=0.0)
-        for pdu in received
-    ]
-    texts = [(message.text, message.encoding) for message in messages if message is not None]
+    store = MemoryStore()  # what the engine does with them: decode, reassemble, store
+    inbound = Inbound(store, FakeClock(datetime(2026, 1, 1, tzinfo=UTC)))
+    connector = ConnectorSettings(name="node")
+    assert await inbound.handle(connector, received) == [CommandStatus.ESME_ROK] * 4
+    stored = reversed(await store.list_replies(unmatched_only=False, limit=10))
+    texts = [(reply.body, reply.encoding) for reply in stored]
     assert texts == [
         ("Reply @ 5 {ok}", "ASCII"),
         ("收到 謝謝", "UCS2"),

@@ -10,11 +10,11 @@ from smsgw.smpp.air import (
     LongForm,
     MoFragment,
     MoMessage,
-    Reassembler,
     alphabet_of,
     decode_mo,
     encode_gsm_septets,
     encode_mt,
+    join_fragments,
 )
 from smsgw.smpp.codec import decode, encode
 from smsgw.smpp.constants import CommandStatus
@@ -52,12 +52,11 @@ def delivered(submit: SubmitSm) -> DeliverSm:
     return decoded
 
 
-def reassemble(fragments: list[MoFragment], reassembler: Reassembler | None = None) -> MoMessage:
-    reassembler = reassembler or Reassembler(timeout_s=60.0)
-    results = [reassembler.add("a", "b", fragment, now=0.0) for fragment in fragments]
-    complete = [result for result in results if result is not None]
-    assert len(complete) == 1
-    return complete[0]
+def reassemble(fragments: list[MoFragment]) -> MoMessage:
+    """The message of a complete set of parts, as the engine joins them (in seqnum order)."""
+    assert sorted(fragment.seqnum for fragment in fragments) == list(range(1, len(fragments) + 1))
+    assert {fragment.total for fragment in fragments} == {len(fragments)}
+    return join_fragments("a", "b", sorted(fragments, key=lambda fragment: fragment.seqnum))
 
 
 # --- MT -----------------------------------------------------------------------------------
@@ -311,71 +310,6 @@ def test_undecodable_mo_raises_decode_error(
 # --- reassembly ---------------------------------------------------------------------------
 
 
-def part(text: str, seqnum: int, total: int = 3, reference: int = 7) -> MoFragment:
-    return MoFragment(text, "ASCII", reference=reference, total=total, seqnum=seqnum)
-
-
-def test_parts_out_of_order_join_in_order() -> None:
-    """Parts arriving in any order complete once, in sequence order."""
-    reassembler = Reassembler(timeout_s=60.0)
-    assert reassembler.add("a", "b", part("C", 3), 0.0) is None
-    assert reassembler.add("a", "b", part("A", 1), 1.0) is None
-    message = reassembler.add("a", "b", part("B", 2), 2.0)
-    assert message == MoMessage("a", "b", "ABC", "ASCII")
-    assert reassembler.pending == 0
-
-
-def test_duplicate_parts_are_ignored() -> None:
-    """A repeated part neither completes the message nor replaces the first copy."""
-    reassembler = Reassembler(timeout_s=60.0)
-    reassembler.add("a", "b", part("A", 1, total=2), 0.0)
-    assert reassembler.add("a", "b", part("X", 1, total=2), 0.0) is None
-    assert reassembler.add("a", "b", part("B", 2, total=2), 0.0) == MoMessage(
-        "a", "b", "AB", "ASCII"
-    )
-
-
-def test_same_reference_from_other_senders_stays_apart() -> None:
-    """The key includes source and destination, so equal references do not mix."""
-    reassembler = Reassembler(timeout_s=60.0)
-    reassembler.add("a", "b", part("1", 1, total=2), 0.0)
-    reassembler.add("c", "b", part("2", 1, total=2), 0.0)
-    assert reassembler.pending == 2
-    assert reassembler.add("c", "b", part("3", 2, total=2), 0.0) == MoMessage(
-        "c", "b", "23", "ASCII"
-    )
-
-
-def test_single_fragment_passes_straight_through() -> None:
-    """A whole message is returned at once and nothing is kept."""
-    reassembler = Reassembler(timeout_s=60.0)
-    fragment = MoFragment("hi", "ASCII", reference=None, total=1, seqnum=1)
-    assert reassembler.add("a", "b", fragment, 0.0) == MoMessage("a", "b", "hi", "ASCII")
-    assert reassembler.pending == 0
-
-
-def test_incomplete_message_is_delivered_after_timeout() -> None:
-    """After the timeout what arrived is delivered in order, and only then."""
-    reassembler = Reassembler(timeout_s=30.0)
-    reassembler.add("a", "b", part("C", 3), 10.0)
-    reassembler.add("a", "b", part("A", 1), 20.0)
-    assert reassembler.expire(39.9) == []
-    assert reassembler.expire(40.0) == [MoMessage("a", "b", "AC", "ASCII")]
-    assert reassembler.pending == 0
-    assert reassembler.expire(100.0) == []
-
-
-def test_memory_is_bounded_and_evicted_messages_are_not_lost() -> None:
-    """Beyond max_pending the oldest message is evicted and handed out by the next expire."""
-    reassembler = Reassembler(timeout_s=60.0, max_pending=2)
-    for reference in range(5):
-        reassembler.add("a", "b", part(str(reference), 1, reference=reference), float(reference))
-        assert reassembler.pending <= 2
-    evicted = reassembler.expire(5.0)
-    assert [message.text for message in evicted] == ["0", "1", "2"]
-    assert reassembler.pending == 2
-
-
 def test_surrogate_pair_split_across_parts_is_joined() -> None:
     """A UCS-2 pair split by the sender becomes one character once both parts are joined."""
     first = decode_mo(
@@ -393,14 +327,12 @@ def test_surrogate_pair_split_across_parts_is_joined() -> None:
 
 def test_half_a_pair_that_never_completes_becomes_a_replacement_character() -> None:
     """A lone surrogate left by a missing part is replaced, so the text stays valid UTF-8."""
-    reassembler = Reassembler(timeout_s=1.0)
     first = decode_mo(
         DeliverSm(
             data_coding=8, esm_class=0x40, short_message=bytes.fromhex("0500030102010041D83D")
         )
     )
-    reassembler.add("a", "b", first, 0.0)
-    [message] = reassembler.expire(1.0)
+    message = join_fragments("a", "b", [first])  # its second part never came
     assert message.text.encode() == "A\ufffd".encode()
 
 

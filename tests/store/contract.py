@@ -27,6 +27,8 @@ from smsgw.store.records import (
     IncomingReply,
     ReceiptApplied,
     ReceiptUpdate,
+    ReplyKey,
+    ReplyPart,
     SegmentRow,
     SubmitResult,
 )
@@ -404,6 +406,12 @@ def receipt(smsc_id: str, state: State) -> ReceiptUpdate:
 
 def mo(body: str, at: datetime = LATER, gateway_number: str | None = None) -> IncomingReply:
     return IncomingReply("c1", "0912345678", "0911000111", body, "UCS2", at, gateway_number)
+
+
+def part(
+    seqnum: int, text: str, *, reference: int = 7, total: int = 3, at: datetime = NOW
+) -> ReplyPart:
+    return ReplyPart("0912345678", "0911000111", reference, total, seqnum, text, "UCS2", "c1", at)
 
 
 async def states(store: Store, account: Account, msgid: int) -> list[State]:
@@ -807,6 +815,51 @@ class DeliveryContract:
         [row] = await store.list_replies(unmatched_only=True, limit=10)
         assert (row.connector, row.srcaddr, row.dstaddr) == ("c1", "0912345678", "0911000111")
         assert await store.callback_counts() == {"pending": 0, "sent": 0, "failed": 0}
+
+    async def test_reply_parts_are_kept_until_their_reply_completes(self, store: Store) -> None:
+        """Parts come back in seqnum order with those kept before; a part kept already
+        stays as it was; completing stores the reply and drops the parts, once."""
+        assert await store.add_reply_part(part(2, "lo ")) == [part(2, "lo ")]
+        assert await store.add_reply_part(part(1, "hel")) == [part(1, "hel"), part(2, "lo ")]
+        assert await store.add_reply_part(part(1, "again")) == [part(1, "hel"), part(2, "lo ")]
+        other = part(1, "x", reference=8)  # another reply of the same handset
+        assert await store.add_reply_part(other) == [other]
+        stranger = replace(part(1, "y"), srcaddr="0922222222")  # same reference, another handset
+        assert await store.add_reply_part(stranger) == [stranger]
+        whole = await store.add_reply_part(part(3, "you"))
+        assert [p.text for p in whole] == ["hel", "lo ", "you"]
+        key = whole[0].key
+        stored = await store.complete_reply(key, mo("hello you"), LATER)
+        assert stored is not None
+        assert await store.complete_reply(key, mo("hello you"), LATER) is None
+        assert [r.body for r in await store.list_replies(unmatched_only=False, limit=10)] == [
+            "hello you"
+        ]
+        assert await store.stale_reply_parts(LATER, 10) == [other, stranger]
+        # The key is free again: a later reply with the same reference starts afresh.
+        assert await store.add_reply_part(part(3, "new")) == [part(3, "new")]
+
+    async def test_reply_parts_keep_their_text_exactly(self, store: Store) -> None:
+        """Half of a UTF-16 pair (a handset may split one across parts) and U+0000 come
+        back as they went in."""
+        kept = part(1, "ab\ud83d", total=2)
+        assert await store.add_reply_part(kept) == [kept]
+        nul = part(2, "\ude00\x00c", total=2)
+        assert await store.add_reply_part(nul) == [kept, nul]
+
+    async def test_stale_reply_parts_by_their_earliest_part(self, store: Store) -> None:
+        """Replies whose earliest part came before the cut-off, oldest first, whole, at
+        most ``limit`` of them."""
+        older = [part(2, "b", reference=1, at=NOW), part(1, "a", reference=1, at=LATER)]
+        old = [part(1, "c", reference=2, at=NOW + timedelta(minutes=1))]
+        fresh = [part(1, "d", reference=3, at=LATER)]
+        for each in (*older, *old, *fresh):
+            await store.add_reply_part(each)
+        cut = NOW + timedelta(hours=1)
+        assert await store.stale_reply_parts(cut, 10) == [older[1], older[0], *old]
+        assert await store.stale_reply_parts(cut, 1) == [older[1], older[0]]
+        assert await store.stale_reply_parts(NOW, 10) == []
+        assert ReplyKey("0912345678", "0911000111", 1, 3) == older[0].key
 
     # metrics ----------------------------------------------------------------------------------
     async def test_state_counts_and_ledger(self, store: Store) -> None:

@@ -8,9 +8,10 @@ import pytest
 
 from smsgw.errors import StoreError
 from smsgw.store.postgres import PostgresStore
+from smsgw.store.postgres_delivery import REPLY_LOCK, reply_lock_name
 from smsgw.store.schema import latest_version
 from tests.reliability.processes import wait_for
-from tests.store.contract import MakeStore, RowCount, SqlStoreContract
+from tests.store.contract import NOW, MakeStore, RowCount, SqlStoreContract, part
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -165,3 +166,40 @@ async def test_a_notify_reaches_a_listener_on_another_node(postgres_url: str) ->
         await listening.close()
         await node_b.close()
         await node_a.close()
+
+
+async def test_parts_of_one_reply_kept_at_once_on_two_nodes_see_each_other(
+    postgres_url: str,
+) -> None:
+    """A part kept while another node's transaction holds the same reply's lock waits for
+    it, then sees that node's part: the last part of a reply always sees all of them."""
+    store = PostgresStore(postgres_url)
+    await store.upgrade()
+    await store.open()
+    other_node = await asyncpg.connect(postgres_url)
+    try:
+        await store.add_reply_part(part(1, "a"))
+        second = part(2, "b")
+        async with other_node.transaction():
+            await other_node.execute(REPLY_LOCK, reply_lock_name(second.key))
+            await other_node.execute(
+                "INSERT INTO reply_parts (srcaddr, dstaddr, reference, total, seqnum, body,"
+                " encoding, connector, received_at) VALUES ($1, $2, $3, $4, 2, 'b', 'UCS2',"
+                " 'c1', $5)",
+                *(second.srcaddr, second.dstaddr, second.reference, second.total, NOW),
+            )
+            last = asyncio.ensure_future(store.add_reply_part(part(3, "c")))
+
+            async def waiting() -> bool:
+                return bool(
+                    await other_node.fetchval(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                    )
+                )
+
+            await wait_for(waiting, LISTEN_DEADLINE_S, "the last part waiting for the lock")
+            assert not last.done()
+        assert [kept.text for kept in await last] == ["a", "b", "c"]
+    finally:
+        await other_node.close()
+        await store.close()

@@ -6,31 +6,39 @@ committed it (an unknown id is held, never refused; the receipts of one call are
 one store call), a reply once it is stored and, when it matches a message with ``replyurl``,
 its forwarding callback queued in the same transaction.
 
-Concatenated replies are reassembled in memory: the parts of an incomplete reply are
-acknowledged as they arrive, so a crash before the last part loses the earlier ones (the
-handset's text is then incomplete, never duplicated). Parts still incomplete after the
-reassembly timeout are stored as they are.
+Concatenated replies are reassembled in the store: each part is acknowledged once it is kept
+there (`Store.add_reply_part`), and the part that makes the reply whole stores it and drops
+its parts in one transaction (`Store.complete_reply`), so a crash or restart loses no part
+and stores no reply twice, and parts that reach different engine nodes (PostgreSQL) still
+meet. Replies still incomplete after the reassembly timeout are stored as far as they came.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from itertools import groupby
 
 from smsgw.config import ConnectorSettings
 from smsgw.domain.numbers import from_smpp_address
 from smsgw.engine.unrecorded import Unrecorded
 from smsgw.errors import BNumberError, StoreError
-from smsgw.smpp.air import MoMessage, Reassembler, decode_mo
+from smsgw.smpp.air import MoFragment, MoMessage, decode_mo, join_fragments
 from smsgw.smpp.constants import CommandStatus
 from smsgw.smpp.errors import PduDecodeError
 from smsgw.smpp.esme import DeliverHandler
 from smsgw.smpp.pdu import DataSm, DeliverSm
 from smsgw.smpp.receipts import is_receipt, message_id_forms, parse_receipt
 from smsgw.store.port import Store
-from smsgw.store.records import IncomingReply, ReceiptApplied, ReceiptUpdate
+from smsgw.store.records import (
+    IncomingReply,
+    ReceiptApplied,
+    ReceiptUpdate,
+    ReplyKey,
+    ReplyPart,
+    StoredReply,
+)
 
 log = logging.getLogger("smsgw.inbound")
 
@@ -51,15 +59,14 @@ class Inbound:
         clock: Clock,
         *,
         reassembly_timeout_s: float = 300.0,
-        monotonic: Callable[[], float] = time.monotonic,
         on_receipt: Callable[[ReceiptUpdate, ReceiptApplied], None] | None = None,
         on_reply: Callable[[IncomingReply, int | None], None] | None = None,
         unrecorded: Unrecorded | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
-        self._monotonic = monotonic
-        self._reassembler = Reassembler(reassembly_timeout_s)
+        self._reassembly_timeout = timedelta(seconds=reassembly_timeout_s)
+        self._connectors: dict[str, ConnectorSettings] = {}
         self._on_receipt = on_receipt
         self._on_reply = on_reply
         self._unrecorded = unrecorded
@@ -67,6 +74,7 @@ class Inbound:
 
     def handler(self, connector: ConnectorSettings) -> DeliverHandler:
         """The deliver_sm handler of one connector."""
+        self._connectors[connector.name] = connector
 
         async def handle(pdus: Sequence[DeliverSm | DataSm]) -> list[CommandStatus]:
             return await self.handle(connector, pdus)
@@ -100,12 +108,13 @@ class Inbound:
                     statuses[index] = CommandStatus.ESME_RX_T_APPN
         return statuses
 
-    async def flush_expired(self) -> int:
-        """Store replies whose missing parts never came; the number stored."""
-        expired = self._reassembler.expire(self._monotonic())
-        for message in expired:
-            await self._store_reply(None, message)
-        return len(expired)
+    async def flush_expired(self, limit: int = 100) -> int:
+        """Store (up to ``limit``) replies whose missing parts never came; the number stored."""
+        parts = await self._store.stale_reply_parts(self._clock() - self._reassembly_timeout, limit)
+        stored = 0
+        for key, group in groupby(parts, key=lambda part: part.key):
+            stored += await self._complete(key, list(group))
+        return stored
 
     async def _receipts(self, connector: ConnectorSettings, updates: list[ReceiptUpdate]) -> None:
         if self._unrecorded is not None:  # a submit may be answered but not yet recorded
@@ -121,13 +130,44 @@ class Inbound:
             source = from_smpp_address(pdu.source_addr, pdu.source_addr_ton)
         except BNumberError:
             source = pdu.source_addr
-        message = self._reassembler.add(source, pdu.destination_addr, fragment, self._monotonic())
-        if message is not None:
-            await self._store_reply(connector, message)
+        if fragment.reference is None:
+            message = join_fragments(source, pdu.destination_addr, [fragment])
+            reply = self._reply_of(connector.name, message)
+            self._stored(reply, await self._store.store_reply(reply, reply.received_at))
+            return
+        part = ReplyPart(
+            srcaddr=source,
+            dstaddr=pdu.destination_addr,
+            reference=fragment.reference,
+            total=fragment.total,
+            seqnum=fragment.seqnum,
+            text=fragment.text,
+            encoding=fragment.encoding,
+            connector=connector.name,
+            received_at=self._clock(),
+        )
+        parts = await self._store.add_reply_part(part)
+        if len(parts) == part.total:
+            await self._complete(part.key, parts)
 
-    async def _store_reply(self, connector: ConnectorSettings | None, message: MoMessage) -> None:
-        reply = IncomingReply(
-            connector=connector.name if connector else "",
+    async def _complete(self, key: ReplyKey, parts: list[ReplyPart]) -> int:
+        """Store the reply of ``parts`` (all of ``key``'s) unless it was stored already."""
+        fragments = [
+            MoFragment(part.text, "UCS2" if part.encoding == "UCS2" else "ASCII", None, 1, 1)
+            for part in parts
+        ]
+        message = join_fragments(key.srcaddr, key.dstaddr, fragments)
+        reply = self._reply_of(parts[-1].connector, message)
+        stored = await self._store.complete_reply(key, reply, reply.received_at)
+        if stored is None:
+            return 0
+        self._stored(reply, stored)
+        return 1
+
+    def _reply_of(self, connector_name: str, message: MoMessage) -> IncomingReply:
+        connector = self._connectors.get(connector_name)
+        return IncomingReply(
+            connector=connector_name,
             srcaddr=message.source,
             dstaddr=message.destination,
             # UCS-2 and 8-bit texts may hold U+0000, which PostgreSQL text cannot store: the
@@ -137,6 +177,7 @@ class Inbound:
             received_at=self._clock(),
             gateway_number=(connector.source_addr or None) if connector else None,
         )
-        stored = await self._store.store_reply(reply, reply.received_at)
+
+    def _stored(self, reply: IncomingReply, stored: StoredReply) -> None:
         if self._on_reply is not None:
             self._on_reply(reply, stored.msgid)

@@ -9,17 +9,17 @@ SAR TLVs, or as a single submit_sm with the whole text in message_payload: which
 accepts is a per-connector setting. A PUSH is a WAP Push SI (``smsgw.smpp.wap``) sent as 8-bit
 data (data_coding 4) to WDP port 2948 through a port-addressing UDH.
 
-MO (``decode_mo`` then :class:`Reassembler`): each deliver_sm or data_sm becomes one
-:class:`MoFragment`; the reassembler joins the fragments of a concatenated message and, after
-a timeout, delivers whatever arrived rather than lose it. A UCS-2 fragment's text may end or
-begin with half a surrogate pair (a handset may split a pair across parts); the halves are
-kept as lone surrogates and merged when the parts are joined.
+MO (``decode_mo`` then ``join_fragments``): each deliver_sm or data_sm becomes one
+:class:`MoFragment`; the engine keeps the fragments of a concatenated message in the store
+until they are all there (or a timeout passed, see `smsgw.engine.inbound`) and joins them. A
+UCS-2 fragment's text may end or begin with half a surrogate pair (a handset may split a pair
+across parts); the halves are kept as lone surrogates and merged when the parts are joined.
 """
 
 from __future__ import annotations
 
 import codecs
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal
 
 import gsm0338  # noqa: F401  (importing it registers the "gsm03.38" codec)
@@ -409,78 +409,11 @@ def _sar_concatenation(pdu: DeliverSm | DataSm) -> _Concatenation | None:
     return _Concatenation(reference, total, seqnum)
 
 
-# --- reassembly ---------------------------------------------------------------------------
-
-_Key = tuple[str, str, int, int]
+# --- joining ------------------------------------------------------------------------------
 
 
-@dataclass
-class _Pending:
-    first_seen: float
-    parts: dict[int, MoFragment] = field(default_factory=dict)
-
-
-class Reassembler:
-    """Joins concatenated MO fragments keyed by (source, destination, reference, total).
-
-    Memory is bounded: at most ``max_pending`` messages wait for parts; making room evicts the
-    oldest, which is handed out (incomplete) by the next ``expire`` rather than dropped.
-    Invariant: ``now`` never decreases, so the pending dict is ordered oldest first.
-    """
-
-    def __init__(self, timeout_s: float, *, max_pending: int = 10_000) -> None:
-        self._timeout_s = timeout_s
-        self._max_pending = max(1, max_pending)
-        self._pending: dict[_Key, _Pending] = {}
-        self._evicted: list[MoMessage] = []
-
-    @property
-    def pending(self) -> int:
-        """How many messages are waiting for parts."""
-        return len(self._pending)
-
-    def add(
-        self, source: str, destination: str, fragment: MoFragment, now: float
-    ) -> MoMessage | None:
-        """The whole message once ``fragment`` completes it, else None (duplicates ignored)."""
-        if fragment.reference is None or fragment.total <= 1:
-            return _joined(source, destination, [fragment])
-        key = (source, destination, fragment.reference, fragment.total)
-        pending = self._pending.get(key)
-        if pending is None:
-            self._make_room()
-            pending = self._pending[key] = _Pending(first_seen=now)
-        pending.parts.setdefault(fragment.seqnum, fragment)
-        if len(pending.parts) < fragment.total:
-            return None
-        del self._pending[key]
-        return _joined(source, destination, _in_order(pending))
-
-    def expire(self, now: float) -> list[MoMessage]:
-        """Incomplete messages older than the timeout (and evicted ones), as far as they came."""
-        messages, self._evicted = self._evicted, []
-        stale = [
-            key for key, item in self._pending.items() if now - item.first_seen >= self._timeout_s
-        ]
-        for key in stale:
-            messages.append(self._take(key))
-        return messages
-
-    def _make_room(self) -> None:
-        while len(self._pending) >= self._max_pending:
-            oldest = next(iter(self._pending))
-            self._evicted.append(self._take(oldest))
-
-    def _take(self, key: _Key) -> MoMessage:
-        source, destination, _, _ = key
-        return _joined(source, destination, _in_order(self._pending.pop(key)))
-
-
-def _in_order(pending: _Pending) -> list[MoFragment]:
-    return [pending.parts[seqnum] for seqnum in sorted(pending.parts)]
-
-
-def _joined(source: str, destination: str, fragments: list[MoFragment]) -> MoMessage:
+def join_fragments(source: str, destination: str, fragments: list[MoFragment]) -> MoMessage:
+    """The message of ``fragments`` (in seqnum order), as far as they go."""
     text = "".join(fragment.text for fragment in fragments)
     # Pairs split across parts become whole again; a half whose other part never came
     # becomes U+FFFD (a lone surrogate cannot be stored or sent on as UTF-8).

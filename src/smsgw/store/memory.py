@@ -55,6 +55,8 @@ from smsgw.store.records import (
     IncomingReply,
     ReceiptApplied,
     ReceiptUpdate,
+    ReplyKey,
+    ReplyPart,
     ReplyRow,
     SegmentRow,
     StoredReply,
@@ -139,6 +141,7 @@ class MemoryStore:
     held: list[TimedReceipt] = field(default_factory=list)
     callbacks: list[_Callback] = field(default_factory=list)
     replies: list[ReplyRow] = field(default_factory=list)
+    reply_parts: dict[ReplyKey, dict[int, ReplyPart]] = field(default_factory=dict)
     webhook_secrets: dict[int, str] = field(default_factory=dict, repr=False)
 
     async def open(self) -> None:
@@ -414,6 +417,34 @@ class MemoryStore:
         self._check_open()
         rows = [r for r in reversed(self.replies) if not (unmatched_only and r.matched)]
         return rows[:limit]
+
+    async def add_reply_part(self, part: ReplyPart) -> list[ReplyPart]:
+        self._check_open()
+        self.reply_parts.setdefault(part.key, {}).setdefault(part.seqnum, part)
+        return self._parts_of(part.key)
+
+    async def complete_reply(
+        self, key: ReplyKey, reply: IncomingReply, now: datetime
+    ) -> StoredReply | None:
+        self._check_open()
+        if key not in self.reply_parts:
+            return None
+        stored = await self.store_reply(reply, now)
+        del self.reply_parts[key]
+        return stored
+
+    async def stale_reply_parts(self, before: datetime, limit: int) -> list[ReplyPart]:
+        self._check_open()
+        firsts = sorted(
+            (min(part.received_at for part in kept.values()), index, key)
+            for index, (key, kept) in enumerate(self.reply_parts.items())
+        )
+        stale = [key for first, _, key in firsts if first < before][:limit]
+        return [part for key in stale for part in self._parts_of(key)]
+
+    def _parts_of(self, key: ReplyKey) -> list[ReplyPart]:
+        kept = self.reply_parts[key]
+        return [kept[seqnum] for seqnum in sorted(kept)]
 
     # metrics --------------------------------------------------------------------------
     async def state_counts(self) -> dict[State, int]:

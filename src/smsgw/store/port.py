@@ -41,6 +41,8 @@ if TYPE_CHECKING:
         IncomingReply,
         ReceiptApplied,
         ReceiptUpdate,
+        ReplyKey,
+        ReplyPart,
         ReplyRow,
         SegmentRow,
         StoredReply,
@@ -179,6 +181,21 @@ class Store(Protocol):
 
     async def list_replies(self, unmatched_only: bool, limit: int) -> list[ReplyRow]:
         """Replies, newest first (only unmatched ones if asked)."""
+
+    async def add_reply_part(self, part: ReplyPart) -> list[ReplyPart]:
+        """Keep one part of a concatenated reply (a part already kept stays as it was) and
+        return every part of its reply kept so far, in seqnum order."""
+
+    async def complete_reply(
+        self, key: ReplyKey, reply: IncomingReply, now: datetime
+    ) -> StoredReply | None:
+        """Store ``reply``, joined from ``key``'s parts, as `store_reply` does and drop those
+        parts, in one transaction; None, and nothing stored, when no part of ``key`` is left
+        (its reply was completed already)."""
+
+    async def stale_reply_parts(self, before: datetime, limit: int) -> list[ReplyPart]:
+        """The parts of at most ``limit`` replies whose earliest kept part arrived before
+        ``before``, grouped by reply (oldest first), each reply's in seqnum order."""
 
     # metrics --------------------------------------------------------------------------
     async def state_counts(self) -> dict[State, int]:

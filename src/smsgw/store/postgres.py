@@ -51,6 +51,8 @@ from smsgw.store.records import (
     IncomingReply,
     ReceiptApplied,
     ReceiptUpdate,
+    ReplyKey,
+    ReplyPart,
     ReplyRow,
     SegmentRow,
     StoredReply,
@@ -392,6 +394,20 @@ class PostgresStore:
     async def list_replies(self, unmatched_only: bool, limit: int) -> list[ReplyRow]:
         with _translated():
             return await delivery.list_replies(self._open_pool(), unmatched_only, limit)
+
+    async def add_reply_part(self, part: ReplyPart) -> list[ReplyPart]:
+        async with self._transaction() as conn:
+            return await delivery.add_reply_part(conn, part)
+
+    async def complete_reply(
+        self, key: ReplyKey, reply: IncomingReply, now: datetime
+    ) -> StoredReply | None:
+        async with self._transaction() as conn:
+            return await delivery.complete_reply(conn, key, reply, now)
+
+    async def stale_reply_parts(self, before: datetime, limit: int) -> list[ReplyPart]:
+        with _translated():
+            return await delivery.stale_reply_parts(self._open_pool(), before, limit)
 
     # metrics --------------------------------------------------------------------------
     async def state_counts(self) -> dict[State, int]:

@@ -34,6 +34,8 @@ from smsgw.store.records import (
     CallbackRow,
     DueMessage,
     ReceiptUpdate,
+    ReplyKey,
+    ReplyPart,
     ReplyRow,
     SegmentRow,
     StoredReply,
@@ -479,6 +481,75 @@ async def store_reply(conn: Connection, reply: IncomingReply, now: datetime) -> 
         callback = mo_callback(reply, match["msgid"], match["account_id"], match["replyurl"], now)
         await insert_callbacks(conn, [callback])
     return StoredReply(reply_id, msgid)
+
+
+_REPLY_PART_COLUMNS: Final = (
+    "srcaddr, dstaddr, reference, total, seqnum, body, encoding, connector, received_at"
+)
+_OF_REPLY: Final = "srcaddr = $1 AND dstaddr = $2 AND reference = $3 AND total = $4"
+
+
+REPLY_LOCK: Final = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+
+
+def reply_lock_name(key: ReplyKey) -> str:
+    """What names the transaction lock on one reply's parts (`REPLY_LOCK`)."""
+    return "reply_parts\x1f" + "\x1f".join(map(str, _key_values(key)))
+
+
+async def add_reply_part(conn: Connection, part: ReplyPart) -> list[ReplyPart]:
+    key = _key_values(part.key)
+    # Parts of one reply stored at once on two nodes wait for each other, so the later
+    # one sees both and completes the reply (rather than the reassembly timeout).
+    await conn.execute(REPLY_LOCK, reply_lock_name(part.key))
+    await conn.execute(
+        f"INSERT INTO reply_parts ({_REPLY_PART_COLUMNS})"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+        *(*key, part.seqnum, part.text.encode("utf-8", "surrogatepass")),
+        *(part.encoding, part.connector, part.received_at),
+    )
+    rows = await conn.fetch(
+        f"SELECT {_REPLY_PART_COLUMNS} FROM reply_parts WHERE {_OF_REPLY} ORDER BY seqnum", *key
+    )
+    return [_reply_part(row) for row in rows]
+
+
+async def complete_reply(
+    conn: Connection, key: ReplyKey, reply: IncomingReply, now: datetime
+) -> StoredReply | None:
+    dropped = await conn.fetch(
+        f"DELETE FROM reply_parts WHERE {_OF_REPLY} RETURNING seqnum", *_key_values(key)
+    )
+    if not dropped:
+        return None
+    return await store_reply(conn, reply, now)
+
+
+async def stale_reply_parts(pool: Pool, before: datetime, limit: int) -> list[ReplyPart]:
+    rows = await pool.fetch(
+        f"SELECT {', '.join(f'p.{column}' for column in _REPLY_PART_COLUMNS.split(', '))}"
+        " FROM reply_parts AS p JOIN ("
+        "   SELECT srcaddr, dstaddr, reference, total, MIN(received_at) AS first"
+        "   FROM reply_parts GROUP BY srcaddr, dstaddr, reference, total"
+        "   HAVING MIN(received_at) < $1 ORDER BY first LIMIT $2"
+        " ) AS s USING (srcaddr, dstaddr, reference, total)"
+        " ORDER BY s.first, p.srcaddr, p.dstaddr, p.reference, p.total, p.seqnum",
+        before,
+        limit,
+    )
+    return [_reply_part(row) for row in rows]
+
+
+def _key_values(key: ReplyKey) -> tuple[str, str, int, int]:
+    return (key.srcaddr, key.dstaddr, key.reference, key.total)
+
+
+def _reply_part(row: asyncpg.Record) -> ReplyPart:
+    return ReplyPart(
+        *(row["srcaddr"], row["dstaddr"], row["reference"], row["total"], row["seqnum"]),
+        bytes(row["body"]).decode("utf-8", "surrogatepass"),
+        *(row["encoding"], row["connector"], row["received_at"]),
+    )
 
 
 async def _reply_match(conn: Connection, reply: IncomingReply) -> asyncpg.Record | None:

@@ -139,6 +139,40 @@ class IncomingReply:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplyKey:
+    """What one concatenated reply's parts share: the handset, the number it wrote to, the
+    reference and the number of parts it announced."""
+
+    srcaddr: str
+    dstaddr: str
+    reference: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyPart:
+    """One part of a concatenated handset reply, kept by the store until its reply is whole.
+
+    ``text`` may begin or end with half of a UTF-16 surrogate pair (a handset may split a
+    pair across parts, see `smsgw.smpp.air`); the halves meet when the parts are joined.
+    """
+
+    srcaddr: str
+    dstaddr: str
+    reference: int
+    total: int
+    seqnum: int
+    text: str
+    encoding: str
+    connector: str
+    received_at: datetime
+
+    @property
+    def key(self) -> ReplyKey:
+        return ReplyKey(self.srcaddr, self.dstaddr, self.reference, self.total)
+
+
+@dataclass(frozen=True, slots=True)
 class StoredReply:
     id: int
     msgid: int | None  # the message it answers; None when unmatched

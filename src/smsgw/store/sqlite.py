@@ -79,6 +79,8 @@ from smsgw.store.records import (
     IncomingReply,
     ReceiptApplied,
     ReceiptUpdate,
+    ReplyKey,
+    ReplyPart,
     ReplyRow,
     SegmentRow,
     StoredReply,
@@ -301,6 +303,17 @@ class SqliteStore:
 
     async def list_replies(self, unmatched_only: bool, limit: int) -> list[ReplyRow]:
         return await self._read(lambda conn: delivery.list_replies(conn, unmatched_only, limit))
+
+    async def add_reply_part(self, part: ReplyPart) -> list[ReplyPart]:
+        return await self._write(lambda conn: delivery.add_reply_part(conn, part))
+
+    async def complete_reply(
+        self, key: ReplyKey, reply: IncomingReply, now: datetime
+    ) -> StoredReply | None:
+        return await self._write(lambda conn: delivery.complete_reply(conn, key, reply, now))
+
+    async def stale_reply_parts(self, before: datetime, limit: int) -> list[ReplyPart]:
+        return await self._read(lambda conn: delivery.stale_reply_parts(conn, before, limit))
 
     # metrics --------------------------------------------------------------------------
     async def state_counts(self) -> dict[State, int]:

@@ -30,6 +30,8 @@ from smsgw.store.records import (
     CallbackRow,
     DueMessage,
     ReceiptUpdate,
+    ReplyKey,
+    ReplyPart,
     ReplyRow,
     SegmentRow,
     StoredReply,
@@ -471,19 +473,84 @@ def callback_counts(conn: sqlite3.Connection) -> dict[str, int]:
 
 def store_reply(conn: sqlite3.Connection, reply: IncomingReply, now: datetime) -> StoredReply:
     with transaction(conn):
-        match = _reply_match(conn, reply) if gateway_number_matches(reply) else None
-        msgid = None if match is None else match[0]
-        (reply_id,) = conn.execute(
-            "INSERT INTO replies (msgid, connector, srcaddr, dstaddr, body, encoding,"
-            " received_at, matched) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (
-                *(msgid, reply.connector, reply.srcaddr, reply.dstaddr, reply.body),
-                *(reply.encoding, to_micros(reply.received_at), int(match is not None)),
-            ),
-        ).fetchone()
-        if match is not None:
-            _insert_callbacks(conn, [mo_callback(reply, *match, now)])
+        return _insert_reply(conn, reply, now)
+
+
+def _insert_reply(conn: sqlite3.Connection, reply: IncomingReply, now: datetime) -> StoredReply:
+    match = _reply_match(conn, reply) if gateway_number_matches(reply) else None
+    msgid = None if match is None else match[0]
+    (reply_id,) = conn.execute(
+        "INSERT INTO replies (msgid, connector, srcaddr, dstaddr, body, encoding,"
+        " received_at, matched) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (
+            *(msgid, reply.connector, reply.srcaddr, reply.dstaddr, reply.body),
+            *(reply.encoding, to_micros(reply.received_at), int(match is not None)),
+        ),
+    ).fetchone()
+    if match is not None:
+        _insert_callbacks(conn, [mo_callback(reply, *match, now)])
     return StoredReply(reply_id, msgid)
+
+
+_REPLY_PART_COLUMNS: Final = (
+    "srcaddr, dstaddr, reference, total, seqnum, body, encoding, connector, received_at"
+)
+_OF_REPLY: Final = "srcaddr = ? AND dstaddr = ? AND reference = ? AND total = ?"
+
+
+def add_reply_part(conn: sqlite3.Connection, part: ReplyPart) -> list[ReplyPart]:
+    key = _key_values(part.key)
+    with transaction(conn):
+        conn.execute(
+            f"INSERT INTO reply_parts ({_REPLY_PART_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
+            (
+                *(*key, part.seqnum, part.text.encode("utf-8", "surrogatepass")),
+                *(part.encoding, part.connector, to_micros(part.received_at)),
+            ),
+        )
+        rows = conn.execute(
+            f"SELECT {_REPLY_PART_COLUMNS} FROM reply_parts WHERE {_OF_REPLY} ORDER BY seqnum",
+            key,
+        ).fetchall()
+    return [_reply_part(row) for row in rows]
+
+
+def complete_reply(
+    conn: sqlite3.Connection, key: ReplyKey, reply: IncomingReply, now: datetime
+) -> StoredReply | None:
+    with transaction(conn):
+        dropped = conn.execute(f"DELETE FROM reply_parts WHERE {_OF_REPLY}", _key_values(key))
+        if not dropped.rowcount:
+            return None
+        return _insert_reply(conn, reply, now)
+
+
+def stale_reply_parts(conn: sqlite3.Connection, before: datetime, limit: int) -> list[ReplyPart]:
+    rows = conn.execute(
+        f"SELECT {', '.join(f'p.{column}' for column in _REPLY_PART_COLUMNS.split(', '))}"
+        " FROM reply_parts AS p JOIN ("
+        "   SELECT srcaddr, dstaddr, reference, total, MIN(received_at) AS first"
+        "   FROM reply_parts GROUP BY srcaddr, dstaddr, reference, total"
+        "   HAVING MIN(received_at) < ? ORDER BY first LIMIT ?"
+        " ) AS s USING (srcaddr, dstaddr, reference, total)"
+        " ORDER BY s.first, p.srcaddr, p.dstaddr, p.reference, p.total, p.seqnum",
+        (to_micros(before), limit),
+    ).fetchall()
+    return [_reply_part(row) for row in rows]
+
+
+def _key_values(key: ReplyKey) -> tuple[str, str, int, int]:
+    return (key.srcaddr, key.dstaddr, key.reference, key.total)
+
+
+def _reply_part(row: Sequence[Any]) -> ReplyPart:
+    srcaddr, dstaddr, reference, total, seqnum, body, encoding, connector, received_at = row
+    return ReplyPart(
+        *(srcaddr, dstaddr, reference, total, seqnum),
+        bytes(body).decode("utf-8", "surrogatepass"),
+        *(encoding, connector, from_micros(received_at)),
+    )
 
 
 def _reply_match(conn: sqlite3.Connection, reply: IncomingReply) -> tuple[int, int, str] | None:
