@@ -10,6 +10,7 @@
 #
 #   bench/compare_kannel.sh [messages]        (default 20000; the issue measured 100k)
 #   SMSGW_ENGINE=in-process bench/compare_kannel.sh (default separate: engine.separate_process)
+#   COMPARE_ORDER=smsgw-first bench/compare_kannel.sh (default kannel-first)
 set -euo pipefail
 
 MESSAGES="${1:-20000}"
@@ -100,26 +101,38 @@ password = bench
 max-messages = 1
 CONF
 
-"$BEARERBOX" "$WORK/kannel.conf" >"$WORK/bearerbox.out" 2>&1 &
-BEARERBOX_PID=$!
-PIDS+=("$BEARERBOX_PID")
-wait_port "$BOX_PORT" "bearerbox"
-"$SMSBOX" "$WORK/kannel.conf" >"$WORK/smsbox.out" 2>&1 &
-SMSBOX_PID=$!
-PIDS+=("$SMSBOX_PID")
-wait_port "$SENDSMS_PORT" "smsbox"
-sleep 2  # let bearerbox bind to the simulator before the load starts
+run_kannel() {
+    "$BEARERBOX" "$WORK/kannel.conf" >"$WORK/bearerbox.out" 2>&1 &
+    BEARERBOX_PID=$!
+    PIDS+=("$BEARERBOX_PID")
+    wait_port "$BOX_PORT" "bearerbox"
+    "$SMSBOX" "$WORK/kannel.conf" >"$WORK/smsbox.out" 2>&1 &
+    SMSBOX_PID=$!
+    PIDS+=("$SMSBOX_PID")
+    wait_port "$SENDSMS_PORT" "smsbox"
+    sleep 2  # let bearerbox bind to the simulator before the load starts
 
-echo "== Kannel $(dpkg-query -W -f='${Version}' kannel 2>/dev/null || true): $MESSAGES messages"
-"$PYTHON" "$ROOT/bench/kannel_e2e.py" --port "$SENDSMS_PORT" \
-    --pids "$BEARERBOX_PID,$SMSBOX_PID" --messages "$MESSAGES" | tee "$WORK/kannel.txt" || true
-kill "$SMSBOX_PID" "$BEARERBOX_PID" 2>/dev/null || true
-wait "$SMSBOX_PID" "$BEARERBOX_PID" 2>/dev/null || true
+    echo "== Kannel $(dpkg-query -W -f='${Version}' kannel 2>/dev/null || true): $MESSAGES messages"
+    "$PYTHON" "$ROOT/bench/kannel_e2e.py" --port "$SENDSMS_PORT" \
+        --pids "$BEARERBOX_PID,$SMSBOX_PID" --messages "$MESSAGES" | tee "$WORK/kannel.txt" || true
+    kill "$SMSBOX_PID" "$BEARERBOX_PID" 2>/dev/null || true
+    wait "$SMSBOX_PID" "$BEARERBOX_PID" 2>/dev/null || true
+}
 
-echo "== smsgw: $MESSAGES messages"
-"$PYTHON" "$ROOT/bench/e2e.py" --smpp-port "$SMPP_PORT" --window 1000 --messages "$MESSAGES" \
-    --engine "${SMSGW_ENGINE:-separate}" \
-    | tee "$WORK/smsgw.txt" || true
+run_smsgw() {
+    echo "== smsgw: $MESSAGES messages"
+    "$PYTHON" "$ROOT/bench/e2e.py" --smpp-port "$SMPP_PORT" --window 1000 --messages "$MESSAGES" \
+        --engine "${SMSGW_ENGINE:-separate}" \
+        | tee "$WORK/smsgw.txt" || true
+}
+
+# This machine runs slower under sustained load: whichever half runs second tends to run on a
+# slower machine. COMPARE_ORDER=smsgw-first swaps the halves, so both orders can be quoted.
+case "${COMPARE_ORDER:-kannel-first}" in
+    kannel-first) run_kannel; run_smsgw ;;
+    smsgw-first) run_smsgw; run_kannel ;;
+    *) echo "COMPARE_ORDER is kannel-first or smsgw-first" >&2; exit 2 ;;
+esac
 
 figure() {  # figure FILE LINE-LABEL FIELD
     awk -v label="$2" -v field="$3" 'index($0, label) == 1 { gsub(",", "", $field); print $field }' "$1"
