@@ -126,8 +126,8 @@ run_smsgw() {
         | tee "$WORK/smsgw.txt" || true
 }
 
-# This machine runs slower under sustained load: whichever half runs second tends to run on a
-# slower machine. COMPARE_ORDER=smsgw-first swaps the halves, so both orders can be quoted.
+# This machine's speed drifts by 20-30% within minutes, so a run's two halves may not see the
+# same machine: COMPARE_ORDER=smsgw-first swaps them, so both orders can be quoted.
 case "${COMPARE_ORDER:-kannel-first}" in
     kannel-first) run_kannel; run_smsgw ;;
     smsgw-first) run_smsgw; run_kannel ;;
