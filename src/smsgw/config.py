@@ -389,6 +389,7 @@ class Settings:
     routes: tuple[RouteSettings, ...] = (RouteSettings(prefix="", connector="sim"),)
     rates: tuple[Rate, ...] = ()
     _connector_by_prefix: Mapping[str, str] = field(init=False, repr=False, compare=False)
+    _prefix_lengths: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         taken = {self.http.port: "http.port"}
@@ -401,13 +402,16 @@ class Settings:
             taken[port] = name
         by_prefix = MappingProxyType({route.prefix: route.connector for route in self.routes})
         object.__setattr__(self, "_connector_by_prefix", by_prefix)
+        lengths = tuple(sorted({len(prefix) for prefix in by_prefix}, reverse=True))
+        object.__setattr__(self, "_prefix_lengths", lengths)
 
     def route_for(self, number: str) -> str | None:
         """The connector of the longest route prefix of a canonical number, if any."""
-        for length in range(len(number), -1, -1):
-            connector = self._connector_by_prefix.get(number[:length])
-            if connector is not None:
-                return connector
+        for length in self._prefix_lengths:  # only the lengths some prefix has, longest first
+            if length <= len(number):
+                connector = self._connector_by_prefix.get(number[:length])
+                if connector is not None:
+                    return connector
         return None
 
     def connector(self, name: str) -> ConnectorSettings:

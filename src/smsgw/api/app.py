@@ -186,7 +186,7 @@ class SmsgoApp:
         self, endpoint: Endpoint, scope: Scope, receive: Receive
     ) -> tuple[Rendered, int]:
         query: bytes = scope.get("query_string", b"")
-        fmt = _format_of(query)
+        fmt: Format | None = None  # until the parameters parse: then _format_of(query)
         params: Params = {}
         try:
             params = parse_params(query, await self._read_form(scope, receive))
@@ -194,12 +194,12 @@ class SmsgoApp:
             caller = Caller.from_params(params, self._client(scope))
             return await endpoint.run(self.gateway, caller, params, fmt), 200
         except SmsgoError as error:
-            return endpoint.failed(error, params, fmt), 200
+            return endpoint.failed(error, params, _known(fmt, query)), 200
         except ClientGone:
             raise
         except Exception:
             log.exception("unexpected error answering %s", scope["path"])
-            return endpoint.failed(_INTERNAL, params, fmt), 500
+            return endpoint.failed(_INTERNAL, params, _known(fmt, query)), 500
 
     async def _read_form(self, scope: Scope, receive: Receive) -> bytes | None:
         if scope["method"] != "POST":
@@ -286,6 +286,11 @@ class SmsgoApp:
             await send({"type": f"lifespan.{phase}.failed", "message": str(error)})
             return
         await send({"type": f"lifespan.{phase}.complete"})
+
+
+def _known(fmt: Format | None, query: bytes) -> Format:
+    """``fmt``, or for a request whose parameters did not parse, the query's rtype."""
+    return fmt if fmt is not None else _format_of(query)
 
 
 def _format_of(query: bytes) -> Format:

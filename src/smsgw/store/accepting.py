@@ -6,7 +6,6 @@ backend calls them directly, so all three debit and grant identically.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Literal
@@ -68,10 +67,10 @@ def seen_any(items: Sequence[AcceptItem]) -> bool:
 
 def check_plan(plan: SendPlan) -> None:
     """Refuse a plan that would break a constraint, before it can fail a whole batch."""
-    numbers = Counter(recipient.number for recipient in plan.recipients)
+    numbers = [recipient.number for recipient in plan.recipients]
     if not numbers:
         raise StoreError("a request needs at least one recipient")
-    if max(numbers.values()) > 1:
+    if len(set(numbers)) < len(numbers):
         raise StoreError("a request lists the same number twice")
     if plan.points < 0 or any(recipient.points < 0 for recipient in plan.recipients):
         raise StoreError("points must not be negative")
