@@ -328,7 +328,7 @@ def build(
     trusted = parse_networks(settings.http.trusted_proxies, "http.trusted_proxies")
     auth = settings.auth
     lockout = Lockout(auth.lockout_failures, auth.lockout_window_s, auth.lockout_s)
-    authenticator = Authenticator(store, lockout, time.monotonic, trusted)
+    authenticator = Authenticator(store, lockout, time.monotonic, trusted, wall_clock=clock)
     gateway = Gateway(
         settings,
         store,

@@ -76,7 +76,7 @@ def make_app(settings: Settings, store: MemoryStore, clock: FakeClock) -> SmsgoA
     lockout = Lockout(
         settings.auth.lockout_failures, settings.auth.lockout_window_s, settings.auth.lockout_s
     )
-    auth = Authenticator(store, lockout, clock.monotonic, ())
+    auth = Authenticator(store, lockout, clock.monotonic, (), wall_clock=clock)
     return SmsgoApp(Gateway(settings, store, auth, clock))
 
 

@@ -177,3 +177,48 @@ async def test_tls_serves_https_and_refuses_plain_http(tls_server: tuple[int, tr
     async with httpx.AsyncClient() as plain:
         with pytest.raises(httpx.HTTPError):
             await plain.get(f"http://127.0.0.1:{port}/sms_gw/query_point.asp", params=params)
+
+
+async def sendsms(client: httpx.AsyncClient, secret: str) -> str:
+    params = {"username": "alice", "password": secret, "dstaddr": "0912345678"}
+    response = await client.get("/sms_gw/sendsms.aspx", params=params | {"smbody": "hi"})
+    return response.text
+
+
+async def test_failures_spread_over_two_processes_lock_both(env: Env) -> None:
+    """The lock is the username's, not one process's (PROTOCOL.md section 7): ten failures
+    split between two API processes on one store lock it in both, for the right secret too,
+    although neither process counted ten itself."""
+    await env.account("alice")
+    other = await env.with_settings({})  # a second process (worker or node) on the store
+    for client in (env.client, other) * 5:
+        assert await point(env, "wrong-password", client) == "-2"
+    assert await point(env, PASSWORD) == "-2"
+    assert await point(env, PASSWORD, other) == "-2"
+    env.clock.advance(15 * 60 + 1)
+    assert await point(env, PASSWORD, other) == "100"
+
+
+async def test_a_lock_set_elsewhere_holds_against_a_remembered_account(env: Env) -> None:
+    """A process whose sendsms opens on its remembered copy of the account (no store read)
+    still refuses once another process locked the account: the accept's transaction sees
+    the lock, and nothing is charged."""
+    await env.account("alice")
+    other = await env.with_settings({})
+    assert "statuscode=0" in await sendsms(env.client, PASSWORD)  # remembered from now on
+    for _ in range(10):
+        assert await point(env, "wrong-password", other) == "-2"
+    assert "statuscode=-2" in await sendsms(env.client, PASSWORD)
+    assert await env.balance("alice") == 99
+
+
+async def test_a_success_clears_failures_counted_by_any_process(env: Env) -> None:
+    """Failures before a success do not count towards a later lock, wherever they were."""
+    await env.account("alice")
+    other = await env.with_settings({})
+    for _ in range(9):
+        assert await point(env, "wrong-password", other) == "-2"
+    assert await point(env, PASSWORD) == "100"
+    for _ in range(9):
+        assert await point(env, "wrong-password") == "-2"
+    assert await point(env, PASSWORD, other) == "100"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from ipaddress import ip_network
 
 import pytest
@@ -62,7 +62,12 @@ class Harness:
             self.clock,
             verify=self.verify,
             hasher=CHEAP,
+            wall_clock=self.wall_clock,
         )
+
+    def wall_clock(self) -> datetime:
+        """The store's time, moving with the lockout's clock."""
+        return NOW + timedelta(seconds=self.clock.now)
 
 
 @pytest.fixture

@@ -78,7 +78,21 @@ async def allow_list(store: Store, username: str) -> Account:
     return await store.set_allowed_ips(username, ["192.0.2.0/24"])
 
 
-ACCOUNT_CHANGES = (new_password, new_api_key, disabled, allow_list)
+LOCK_POLICY = (3, 300.0, 900.0)  # 3 failures within 5 minutes lock for 15
+
+
+async def locked(store: Store, username: str) -> Account:
+    """Locked by failures, as counted by any process."""
+    account = await store.get_account(username)
+    assert account is not None
+    for _ in range(3):
+        await store.record_auth_failure(account.id, NOW, LOCK_POLICY)
+    fresh = await store.get_account(username)
+    assert fresh is not None
+    return fresh
+
+
+ACCOUNT_CHANGES = (new_password, new_api_key, disabled, allow_list, locked)
 
 
 async def accepted(store: Store, account: Account, plan: SendPlan) -> Accepted:
@@ -193,6 +207,34 @@ class CoreContract:
     async def test_accept_for_unknown_account_is_refused(self, store: Store) -> None:
         """An accept for an account id that does not exist answers None."""
         assert await store.accept(987654, make_plan(), NOW) is None
+
+    async def test_failures_lock_an_account_for_every_reader(self, store: Store) -> None:
+        """The third failure within the window locks the account (shown by every read);
+        failures while it is locked do not extend it; older failures do not count; a
+        success's clear forgets the count."""
+        account = await new_account(store)
+        first = NOW - timedelta(seconds=301)  # outside the window of the later ones
+        await store.record_auth_failure(account.id, first, LOCK_POLICY)
+        await store.record_auth_failure(account.id, NOW, LOCK_POLICY)
+        await store.record_auth_failure(account.id, NOW, LOCK_POLICY)
+        counted = await store.get_account("alice")
+        assert counted is not None
+        assert (counted.locked_until, counted.recent_failures) == (None, 2)
+        await store.clear_auth_failures(account.id)
+        cleared = await store.get_account("alice")
+        assert cleared is not None
+        assert cleared.recent_failures == 0
+        for _ in range(3):
+            await store.record_auth_failure(account.id, NOW, LOCK_POLICY)
+        until = NOW + timedelta(seconds=900)
+        lock = await store.get_account("alice")
+        assert lock is not None
+        assert (lock.locked_until, lock.recent_failures) == (until, 0)
+        assert lock.locked(NOW + timedelta(seconds=899))
+        assert not lock.locked(until)
+        await store.record_auth_failure(account.id, NOW + timedelta(seconds=60), LOCK_POLICY)
+        assert await store.get_account("alice") == lock
+        assert [a.locked_until for a in await store.list_accounts()] == [until]
 
     async def test_accept_refuses_duplicate_numbers(self, store: Store) -> None:
         """A plan listing a number twice is a StoreError before anything is written."""

@@ -3,9 +3,10 @@
 Default policy: 10 failures within 5 minutes lock the username for 15 minutes; a success
 clears its failures. Failures recorded while locked do not extend the lock.
 
-The state lives in this process only: with several gateway nodes each node counts on its
-own, so an attacker spreading attempts over N nodes gets N times the budget. That is the
-accepted trade-off for keeping the hot path free of a database write per failure.
+This is the per-process count: it covers unknown usernames too (so a lock does not tell
+which names exist) and spares the store once a process has seen enough. For existing
+accounts the store counts as well, for every process and node (`Store.record_auth_failure`,
+`Account.locked_until`, see `smsgw.engine.auth`), with the same ``policy``.
 
 Memory is bounded: entries are kept in order of last activity; entries that can no longer
 matter (failures outside the window and no running lock) are pruned from the oldest end,
@@ -45,6 +46,11 @@ class Lockout:
         self._max_tracked = max_tracked
         self._forget_after_s = max(window_s, lock_s)
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
+
+    @property
+    def policy(self) -> tuple[int, float, float]:
+        """(failures, window_s, lock_s): what the store applies to accounts it knows."""
+        return self._failures, self._window_s, self._lock_s
 
     def __len__(self) -> int:
         """How many usernames are tracked now."""

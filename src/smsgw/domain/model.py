@@ -6,11 +6,9 @@ Pure data: no I/O, no clock. Times are timezone-aware UTC datetimes passed in by
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal
-
-if TYPE_CHECKING:
-    from datetime import datetime
+from typing import Literal
 
 
 class State(StrEnum):
@@ -48,8 +46,9 @@ _SUCCESS = frozenset({State.DELIVRD, State.ACCEPTD, State.CANCEL})
 Coding = Literal["gsm7", "ucs2", "push"]
 
 
-# What authentication reads of an account: password hash, API key hash, disabled, addresses.
-Access = tuple[str, str | None, bool, tuple[str, ...]]
+# What authentication reads of an account: password hash, API key hash, disabled, addresses,
+# and until when it is locked.
+Access = tuple[str, str | None, bool, tuple[str, ...], datetime | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +61,27 @@ class Account:
     disabled: bool
     allowed_ips: tuple[str, ...]
     created_at: datetime
+    # Until when repeated authentication failures, counted by every process on the store,
+    # lock the account (PROTOCOL.md section 7); None, or a past time, when it is not locked.
+    locked_until: datetime | None = None
+    # Failures counted towards the lock within its window (a success clears them).
+    recent_failures: int = 0
+
+    def locked(self, now: datetime) -> bool:
+        return self.locked_until is not None and now < self.locked_until
 
     @property
     def access(self) -> Access:
         """What authentication reads of the account (not the balance, which the accept
         re-checks anyway): a request authenticated on a remembered copy is accepted only
         while the stored account still has these values."""
-        return (self.password_hash, self.api_key_hash, self.disabled, self.allowed_ips)
+        return (
+            self.password_hash,
+            self.api_key_hash,
+            self.disabled,
+            self.allowed_ips,
+            self.locked_until,
+        )
 
 
 @dataclass(frozen=True, slots=True)

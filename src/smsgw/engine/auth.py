@@ -3,13 +3,18 @@
 The order of checks (each failure is ``-2`` with a generic detail, except a disabled account):
 
 1. username or secret missing;
-2. username locked out (even with the right secret);
+2. username locked out by this process's count (even with the right secret);
 3. unknown username (a failure is recorded and a dummy verification runs, so the time taken
    does not tell an unknown username from a wrong secret);
-4. wrong secret (a failure is recorded). Once an account has an API key, only the API key
-   opens the API; otherwise the login password does (PROTOCOL.md section 7);
-5. client address outside the account's allow-list;
-6. account disabled: ``-6``.
+4. account locked (`Account.locked_until`): failures of every process and node on the
+   store count towards it (PROTOCOL.md section 7 locks the username, not one process's view);
+5. wrong secret (a failure is recorded here and in the store). Once an account has an API
+   key, only the API key opens the API; otherwise the login password does (PROTOCOL.md
+   section 7);
+6. client address outside the account's allow-list;
+7. account disabled: ``-6``.
+
+A success on a fresh read clears the store's count when it holds failures.
 
 Verification cache: argon2 costs tens of milliseconds of CPU, so it runs in a worker thread
 and successes are remembered. The key is a keyed BLAKE2b MAC, under a random per-process key, of
@@ -24,8 +29,8 @@ account this process read last opens the request without a store read, when the 
 verification is cached against the copy's hash, the address is allowed and the copy is not
 disabled. The caller must then accept with ``seen=account.access``: the store refuses the
 accept (AccountChangedError) if the account changed meanwhile, in the accept's own
-transaction, so a changed password, key, allow-list or a disabled account holds at once, on
-every node, as with a read. Anything but a success on the copy is decided on a fresh read.
+transaction, so a changed password, key, allow-list, a disabled or a locked account holds at
+once, on every node, as with a read. Anything but a success on the copy is decided on a fresh read.
 Under load the read was a third of a sendsms's CPU: each SQLite commit, of any process, empties
 the reader's page cache (bench/accept.py).
 """
@@ -35,16 +40,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import secrets
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from smsgw.domain.netaddr import address_allowed, client_address
-from smsgw.errors import AuthError, ClosedUserError
+from smsgw.errors import AuthError, ClosedUserError, StoreError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -55,6 +63,13 @@ if TYPE_CHECKING:
     from smsgw.store.port import Store
 
 Verify = Callable[[str, str], bool]
+
+log = logging.getLogger("smsgw.auth")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
 
 _HASHER = PasswordHasher()  # argon2-cffi's defaults: argon2id, RFC 9106 low-memory profile
 
@@ -85,10 +100,12 @@ class Authenticator:
         verify: Verify = verify_secret,
         hasher: PasswordHasher | None = None,
         cache_size: int = 10_000,
+        wall_clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self._store = store
         self._lockout = lockout
         self._clock = clock
+        self._wall_clock = wall_clock
         self._trusted_proxies = tuple(trusted_proxies)
         self._verify = verify
         self._hasher = hasher or _HASHER
@@ -126,28 +143,40 @@ class Authenticator:
                 self._lockout.record_success(username)
                 return account
         self._accounts.pop(username, None)
-        account = await self._store.get_account(username)
-        if account is None:
-            await self._verify_dummy(secret)
-            self._lockout.record_failure(username, self._clock())
-            raise AuthError
-        if not await self._secret_opens(account, secret):
-            self._lockout.record_failure(username, self._clock())
-            raise AuthError
+        account = await self._opened(username, secret)
         if not address_allowed(client_ip, account.allowed_ips):
             raise AuthError
         if account.disabled:
             raise ClosedUserError
         self._lockout.record_success(username)
+        if account.recent_failures:
+            account = await self._cleared(account)
         self._accounts[username] = account
         while len(self._accounts) > self._cache_size:
             self._accounts.popitem(last=False)
+        return account
+
+    async def _opened(self, username: str, secret: str) -> Account:
+        """The stored account, if it exists, is not locked and the secret opens it."""
+        account = await self._store.get_account(username)
+        if account is None:
+            await self._verify_dummy(secret)
+            self._lockout.record_failure(username, self._clock())
+            raise AuthError
+        if account.locked(self._wall_clock()):  # locked by failures any process counted
+            raise AuthError
+        if not await self._secret_opens(account, secret):
+            self._lockout.record_failure(username, self._clock())
+            await self._count_failure(account)
+            raise AuthError
         return account
 
     def _remembered(self, username: str, secret: str, client_ip: str | None) -> Account | None:
         """The remembered copy of the account, if it opens the request without argon2."""
         account = self._accounts.get(username)
         if account is None or account.disabled:
+            return None
+        if account.locked_until is not None and account.locked(self._wall_clock()):
             return None
         if not address_allowed(client_ip, account.allowed_ips):
             return None
@@ -158,6 +187,25 @@ class Authenticator:
         self._cache.move_to_end(key)
         self._accounts.move_to_end(username)
         return account
+
+    async def _count_failure(self, account: Account) -> None:
+        """The failure counts towards the account's lock for every process on the store."""
+        try:
+            await self._store.record_auth_failure(
+                account.id, self._wall_clock(), self._lockout.policy
+            )
+        except StoreError:
+            log.warning("could not count a failed authentication of account %d", account.id)
+
+    async def _cleared(self, account: Account) -> Account:
+        """A success clears the failures counted towards the lock (a write, only when
+        there are some)."""
+        try:
+            await self._store.clear_auth_failures(account.id)
+        except StoreError:
+            log.warning("could not clear the failed authentications of account %d", account.id)
+            return account
+        return replace(account, recent_failures=0)
 
     async def _secret_opens(self, account: Account, secret: str) -> bool:
         expected = _expected_hash(account)

@@ -142,6 +142,7 @@ class MemoryStore:
     callbacks: list[_Callback] = field(default_factory=list)
     replies: list[ReplyRow] = field(default_factory=list)
     reply_parts: dict[ReplyKey, dict[int, ReplyPart]] = field(default_factory=dict)
+    auth_failures: dict[int, list[datetime]] = field(default_factory=dict)
     webhook_secrets: dict[int, str] = field(default_factory=dict, repr=False)
 
     async def open(self) -> None:
@@ -180,6 +181,31 @@ class MemoryStore:
     async def get_account(self, username: str) -> Account | None:
         self._check_open()
         return self.accounts.get(username)
+
+    async def record_auth_failure(
+        self, account_id: int, now: datetime, policy: tuple[int, float, float]
+    ) -> None:
+        self._check_open()
+        failures, window_s, lock_s = policy
+        account = next((a for a in self.accounts.values() if a.id == account_id), None)
+        if account is None or account.locked(now):
+            return
+        horizon = now - timedelta(seconds=window_s)
+        recent = [at for at in self.auth_failures.get(account_id, []) if at > horizon] + [now]
+        self.auth_failures[account_id] = recent
+        if len(recent) >= failures:
+            until = now + timedelta(seconds=lock_s)
+            self._update(account.username, locked_until=until, recent_failures=0)
+            del self.auth_failures[account_id]
+        else:
+            self._update(account.username, recent_failures=len(recent))
+
+    async def clear_auth_failures(self, account_id: int) -> None:
+        self._check_open()
+        self.auth_failures.pop(account_id, None)
+        for account in list(self.accounts.values()):
+            if account.id == account_id:
+                self._update(account.username, recent_failures=0)
 
     async def list_accounts(self) -> list[Account]:
         self._check_open()

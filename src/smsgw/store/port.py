@@ -70,6 +70,17 @@ class Store(Protocol):
 
     async def get_account(self, username: str) -> Account | None: ...
 
+    async def record_auth_failure(
+        self, account_id: int, now: datetime, policy: tuple[int, float, float]
+    ) -> None:
+        """Count a failed authentication of the account, for every process on the store:
+        with ``policy`` = (failures, window_s, lock_s), the ``failures``-th within
+        ``window_s`` locks it until ``now + lock_s`` (`Account.locked_until`, also in
+        `Account.access`). Failures while it is locked change nothing."""
+
+    async def clear_auth_failures(self, account_id: int) -> None:
+        """Forget the account's counted failures (`Account.recent_failures`): a success."""
+
     async def list_accounts(self) -> list[Account]: ...
 
     async def set_password_hash(self, username: str, password_hash: str) -> Account: ...

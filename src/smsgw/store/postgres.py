@@ -75,7 +75,8 @@ _OutcomeCall = tuple[tuple[CallbackOutcome, ...], datetime]
 # Any constant works; it only has to be the same in every smsgw process.
 MIGRATION_LOCK_KEY: Final = 0x736D_7367_7700_0001
 _ACCOUNT_COLUMNS: Final = (
-    "id, username, password_hash, api_key_hash, balance, disabled, allowed_ips, created_at"
+    "id, username, password_hash, api_key_hash, balance, disabled, allowed_ips, created_at,"
+    " locked_until, recent_failures"
 )
 
 
@@ -179,6 +180,44 @@ class PostgresStore:
             raise
         return account
 
+    async def record_auth_failure(
+        self, account_id: int, now: datetime, policy: tuple[int, float, float]
+    ) -> None:
+        failures, window_s, lock_s = policy
+        async with self._transaction() as conn:
+            found = await conn.fetchrow(
+                "SELECT locked_until FROM accounts WHERE id = $1 FOR UPDATE", account_id
+            )
+            if found is None or (found[0] is not None and now < found[0]):
+                return
+            await conn.execute(
+                "DELETE FROM auth_failures WHERE account_id = $1 AND at <= $2",
+                account_id,
+                now - timedelta(seconds=window_s),
+            )
+            await conn.execute(
+                "INSERT INTO auth_failures (account_id, at) VALUES ($1, $2)", account_id, now
+            )
+            count = await conn.fetchval(
+                "SELECT count(*) FROM auth_failures WHERE account_id = $1", account_id
+            )
+            if count >= failures:
+                await conn.execute(
+                    "UPDATE accounts SET locked_until = $2, recent_failures = 0 WHERE id = $1",
+                    account_id,
+                    now + timedelta(seconds=lock_s),
+                )
+                await conn.execute("DELETE FROM auth_failures WHERE account_id = $1", account_id)
+            else:
+                await conn.execute(
+                    "UPDATE accounts SET recent_failures = $2 WHERE id = $1", account_id, count
+                )
+
+    async def clear_auth_failures(self, account_id: int) -> None:
+        async with self._transaction() as conn:
+            await conn.execute("DELETE FROM auth_failures WHERE account_id = $1", account_id)
+            await conn.execute("UPDATE accounts SET recent_failures = 0 WHERE id = $1", account_id)
+
     async def get_account(self, username: str) -> Account | None:
         pool = self._open_pool()
         with _translated():
@@ -242,7 +281,8 @@ class PostgresStore:
         rows = _AcceptRows()
         async with self._transaction() as conn:
             found = await conn.fetch(
-                "SELECT id, balance, password_hash, api_key_hash, disabled, allowed_ips"
+                "SELECT id, balance, password_hash, api_key_hash, disabled, allowed_ips,"
+                " locked_until"
                 " FROM accounts WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE",
                 sorted({item.account_id for item in items}),
             )
@@ -550,7 +590,7 @@ class Listening:
 def _account_from_row(row: asyncpg.Record | None) -> Account:
     if row is None:
         raise StoreError("account row missing")
-    password_hash, api_key_hash, disabled, allowed_ips = _access(row)
+    password_hash, api_key_hash, disabled, allowed_ips, locked_until = _access(row)
     return Account(
         id=row["id"],
         username=row["username"],
@@ -560,13 +600,21 @@ def _account_from_row(row: asyncpg.Record | None) -> Account:
         disabled=disabled,
         allowed_ips=allowed_ips,
         created_at=row["created_at"],
+        locked_until=locked_until,
+        recent_failures=row["recent_failures"],
     )
 
 
 def _access(row: asyncpg.Record) -> Access:
     """`Account.access` from a row of the accounts table."""
     allowed_ips = tuple(ip for ip in row["allowed_ips"].split(",") if ip)
-    return (row["password_hash"], row["api_key_hash"], bool(row["disabled"]), allowed_ips)
+    return (
+        row["password_hash"],
+        row["api_key_hash"],
+        bool(row["disabled"]),
+        allowed_ips,
+        row["locked_until"],
+    )
 
 
 async def _schema_version(conn: Connection) -> int:

@@ -108,7 +108,8 @@ _OutcomeCall = tuple[tuple[CallbackOutcome, ...], datetime]
 
 SYNCHRONOUS_LEVELS: Final = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 _ACCOUNT_COLUMNS: Final = (
-    "id, username, password_hash, api_key_hash, balance, disabled, allowed_ips, created_at"
+    "id, username, password_hash, api_key_hash, balance, disabled, allowed_ips, created_at,"
+    " locked_until, recent_failures"
 )
 
 
@@ -188,6 +189,15 @@ class SqliteStore:
 
     async def get_account(self, username: str) -> Account | None:
         return await self._read(lambda conn: _account(conn, username))
+
+    async def record_auth_failure(
+        self, account_id: int, now: datetime, policy: tuple[int, float, float]
+    ) -> None:
+        at = to_micros(now)
+        await self._write(lambda conn: _record_auth_failure(conn, account_id, at, policy))
+
+    async def clear_auth_failures(self, account_id: int) -> None:
+        await self._write(lambda conn: _clear_auth_failures(conn, account_id))
 
     async def list_accounts(self) -> list[Account]:
         return await self._read(_list_accounts)
@@ -540,10 +550,11 @@ def _apply(conn: sqlite3.Connection, migration: Migration, now: int) -> bool:
 
 
 def _account_from_row(row: tuple[object, ...]) -> Account:
-    id_, username, password_hash, api_key_hash, balance, disabled, allowed_ips, created = row
+    id_, username, password_hash, api_key_hash, balance, disabled, allowed_ips, created = row[:8]
+    until, recent_failures = row[8:]
     assert isinstance(created, int)  # noqa: S101 - the schema says NOT NULL integer
-    password_hash, api_key_hash, disabled, allowed_ips = _access_from_row(
-        (password_hash, api_key_hash, disabled, allowed_ips)
+    password_hash, api_key_hash, disabled, allowed_ips, locked_until = _access_from_row(
+        (password_hash, api_key_hash, disabled, allowed_ips, until)
     )
     return Account(
         id=int(str(id_)),
@@ -554,22 +565,61 @@ def _account_from_row(row: tuple[object, ...]) -> Account:
         disabled=disabled,
         allowed_ips=allowed_ips,
         created_at=from_micros(created),
+        locked_until=locked_until,
+        recent_failures=int(str(recent_failures)),
     )
 
 
-_ACCESS_COLUMNS: Final = "password_hash, api_key_hash, disabled, allowed_ips"
+_ACCESS_COLUMNS: Final = "password_hash, api_key_hash, disabled, allowed_ips, locked_until"
 
 
 def _access_from_row(row: tuple[object, ...]) -> Access:
     """`Account.access` from the ``_ACCESS_COLUMNS`` of a row."""
-    password_hash, api_key_hash, disabled, allowed_ips = row
+    password_hash, api_key_hash, disabled, allowed_ips, locked_until = row
     assert isinstance(allowed_ips, str)  # noqa: S101 - the schema says NOT NULL text
     return (
         str(password_hash),
         None if api_key_hash is None else str(api_key_hash),
         bool(disabled),
         tuple(ip for ip in allowed_ips.split(",") if ip),
+        None if locked_until is None else from_micros(int(str(locked_until))),
     )
+
+
+def _record_auth_failure(
+    conn: sqlite3.Connection, account_id: int, at: int, policy: tuple[int, float, float]
+) -> None:
+    failures, window_s, lock_s = policy
+    with _transaction(conn):
+        row = conn.execute("SELECT locked_until FROM accounts WHERE id = ?", (account_id,))
+        found = row.fetchone()
+        if found is None or (found[0] is not None and at < found[0]):
+            return
+        horizon = at - round(window_s * 1_000_000)
+        conn.execute(
+            "DELETE FROM auth_failures WHERE account_id = ? AND at <= ?", (account_id, horizon)
+        )
+        conn.execute("INSERT INTO auth_failures (account_id, at) VALUES (?, ?)", (account_id, at))
+        (count,) = conn.execute(
+            "SELECT count(*) FROM auth_failures WHERE account_id = ?", (account_id,)
+        ).fetchone()
+        if count >= failures:
+            until = at + round(lock_s * 1_000_000)
+            conn.execute(
+                "UPDATE accounts SET locked_until = ?, recent_failures = 0 WHERE id = ?",
+                (until, account_id),
+            )
+            conn.execute("DELETE FROM auth_failures WHERE account_id = ?", (account_id,))
+        else:
+            conn.execute(
+                "UPDATE accounts SET recent_failures = ? WHERE id = ?", (count, account_id)
+            )
+
+
+def _clear_auth_failures(conn: sqlite3.Connection, account_id: int) -> None:
+    with _transaction(conn):
+        conn.execute("DELETE FROM auth_failures WHERE account_id = ?", (account_id,))
+        conn.execute("UPDATE accounts SET recent_failures = 0 WHERE id = ?", (account_id,))
 
 
 def _account(conn: sqlite3.Connection, username: str) -> Account | None:
