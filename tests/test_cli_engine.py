@@ -12,6 +12,7 @@ from smsgw import cli
 from smsgw.domain.model import State
 from smsgw.domain.pricing import Rates
 from smsgw.domain.send import plan_send
+from smsgw.server import utc_now
 from smsgw.store import open_store
 from smsgw.store.port import Store
 from smsgw.store.records import CallbackOutcome, IncomingReply, SubmitResult
@@ -123,3 +124,28 @@ def test_webhook_secret_set_and_cleared(config: Path, capsys: pytest.CaptureFixt
     assert with_store(config, secret_of_job) == SECRET
     assert smsgw(config, "account", "set-webhook-secret", "alice", "--clear") == 0
     assert with_store(config, secret_of_job) is None
+
+
+def test_account_unlock_lifts_a_lock_set_by_failures(
+    config: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """`account show` tells a locked account and until when; `account unlock` lifts it."""
+
+    async def lock(store: Store) -> None:
+        account = await store.create_account("alice", "hash", 10, NOW)
+        for _ in range(3):
+            await store.record_auth_failure(account.id, utc_now(), (3, 300.0, 900.0))
+
+    with_store(config, lock)
+    assert smsgw(config, "account", "show", "alice") == 0
+    assert "locked:      until " in capfd.readouterr().out
+    assert smsgw(config, "account", "unlock", "alice") == 0
+    assert "locked" not in capfd.readouterr().out
+
+    async def state(store: Store) -> tuple[object, int]:
+        account = await store.get_account("alice")
+        assert account is not None
+        return account.locked_until, account.recent_failures
+
+    assert with_store(config, state) == (None, 0)
+    assert smsgw(config, "account", "unlock", "nobody") != 0

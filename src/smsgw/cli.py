@@ -138,6 +138,9 @@ def _account_commands(parser: argparse.ArgumentParser) -> None:
         toggle = sub.add_parser(name, help=f"{name} an account")
         toggle.add_argument("username")
         toggle.set_defaults(handler=_account_toggle, disabled=disabled)
+    unlock = sub.add_parser("unlock", help="lift a lock set by failed authentications")
+    unlock.add_argument("username")
+    unlock.set_defaults(handler=_account_unlock)
     secret = sub.add_parser(
         "set-webhook-secret", help="sign callbacks with HMAC-SHA256 (or --clear)"
     )
@@ -182,13 +185,17 @@ def _with_store(settings: Settings, action: Callable[[Store], Awaitable[int]]) -
     return asyncio.run(run())
 
 
-def describe(account: Account, out: TextIO = sys.stdout) -> None:
-    """Print an account without any secret (hashes included)."""
+def describe(account: Account, out: TextIO | None = None) -> None:
+    """Print an account without any secret (hashes included), to ``out`` or sys.stdout as
+    it is at the call (not at import: a redirected stdout gets it)."""
+    out = out or sys.stdout
     print(f"username:    {account.username}", file=out)
     print(f"balance:     {account.balance}", file=out)
     print(f"disabled:    {'yes' if account.disabled else 'no'}", file=out)
     print(f"api key:     {'set' if account.api_key_hash else 'not set'}", file=out)
     print(f"allowed ips: {', '.join(account.allowed_ips) or 'any'}", file=out)
+    if account.locked_until is not None and account.locked(utc_now()):
+        print(f"locked:      until {account.locked_until:%Y-%m-%d %H:%M:%S} UTC", file=out)
     print(f"created:     {account.created_at:%Y-%m-%d %H:%M:%S} UTC", file=out)
 
 
@@ -320,6 +327,14 @@ def _account_allow_ip(settings: Settings, args: argparse.Namespace) -> int:
 def _account_toggle(settings: Settings, args: argparse.Namespace) -> int:
     async def action(store: Store) -> int:
         describe(await accounts.set_disabled(store, args.username, disabled=args.disabled))
+        return 0
+
+    return _with_store(settings, action)
+
+
+def _account_unlock(settings: Settings, args: argparse.Namespace) -> int:
+    async def action(store: Store) -> int:
+        describe(await accounts.unlock(store, args.username))
         return 0
 
     return _with_store(settings, action)

@@ -104,6 +104,13 @@ async def set_disabled(store: Store, username: str, *, disabled: bool) -> Accoun
     return await store.set_disabled(username, disabled)
 
 
+async def unlock(store: Store, username: str) -> Account:
+    """Lift a lock set by failed authentications, and forget the failures counted."""
+    account = await get_account(store, username)
+    await store.clear_auth_failures(account.id)
+    return await get_account(store, username)
+
+
 async def set_webhook_secret(store: Store, username: str, secret: str | None) -> Account:
     """Set (or with None clear) the key that signs the account's callbacks."""
     await get_account(store, username)

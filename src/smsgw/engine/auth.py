@@ -205,7 +205,7 @@ class Authenticator:
         except StoreError:
             log.warning("could not clear the failed authentications of account %d", account.id)
             return account
-        return replace(account, recent_failures=0)
+        return replace(account, recent_failures=0, locked_until=None)
 
     async def _secret_opens(self, account: Account, secret: str) -> bool:
         expected = _expected_hash(account)

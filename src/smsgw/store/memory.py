@@ -205,7 +205,7 @@ class MemoryStore:
         self.auth_failures.pop(account_id, None)
         for account in list(self.accounts.values()):
             if account.id == account_id:
-                self._update(account.username, recent_failures=0)
+                self._update(account.username, recent_failures=0, locked_until=None)
 
     async def list_accounts(self) -> list[Account]:
         self._check_open()

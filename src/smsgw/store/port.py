@@ -79,7 +79,8 @@ class Store(Protocol):
         `Account.access`). Failures while it is locked change nothing."""
 
     async def clear_auth_failures(self, account_id: int) -> None:
-        """Forget the account's counted failures (`Account.recent_failures`): a success."""
+        """Forget the account's counted failures (`Account.recent_failures`) and lift its
+        lock, if any: after a success, or by the operator (`smsgw account unlock`)."""
 
     async def list_accounts(self) -> list[Account]: ...
 

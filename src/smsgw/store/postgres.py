@@ -216,7 +216,10 @@ class PostgresStore:
     async def clear_auth_failures(self, account_id: int) -> None:
         async with self._transaction() as conn:
             await conn.execute("DELETE FROM auth_failures WHERE account_id = $1", account_id)
-            await conn.execute("UPDATE accounts SET recent_failures = 0 WHERE id = $1", account_id)
+            await conn.execute(
+                "UPDATE accounts SET recent_failures = 0, locked_until = NULL WHERE id = $1",
+                account_id,
+            )
 
     async def get_account(self, username: str) -> Account | None:
         pool = self._open_pool()

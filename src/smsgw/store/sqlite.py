@@ -619,7 +619,10 @@ def _record_auth_failure(
 def _clear_auth_failures(conn: sqlite3.Connection, account_id: int) -> None:
     with _transaction(conn):
         conn.execute("DELETE FROM auth_failures WHERE account_id = ?", (account_id,))
-        conn.execute("UPDATE accounts SET recent_failures = 0 WHERE id = ?", (account_id,))
+        conn.execute(
+            "UPDATE accounts SET recent_failures = 0, locked_until = NULL WHERE id = ?",
+            (account_id,),
+        )
 
 
 def _account(conn: sqlite3.Connection, username: str) -> Account | None:
