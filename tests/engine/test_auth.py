@@ -134,6 +134,29 @@ async def test_unknown_users_are_locked_out_too(harness: Harness) -> None:
     assert harness.auth._lockout.is_locked("nobody", harness.clock.now)
 
 
+async def verifications_until_refused_at_once(harness: Harness, username: str) -> list[int]:
+    """Argon2 runs of each of 4 attempts of ``username`` with the right password."""
+    runs = []
+    for _ in range(4):
+        before = harness.verify.calls
+        with pytest.raises(AuthError):
+            await harness.auth.authenticate(username, PASSWORD, None)
+        runs.append(harness.verify.calls - before)
+    return runs
+
+
+async def test_a_lock_set_elsewhere_answers_like_an_unknown_username(harness: Harness) -> None:
+    """An account locked by another process's failures is refused, also for the right
+    password, exactly as an unknown username is: a verification per attempt until this
+    process's own count locks the name, then none."""
+    alice = await harness.store.get_account("alice")
+    assert alice is not None
+    for _ in range(3):  # counted by another process
+        await harness.store.record_auth_failure(alice.id, harness.wall_clock(), (3, 300, 900))
+    locked = await verifications_until_refused_at_once(harness, "alice")
+    assert locked == await verifications_until_refused_at_once(harness, "nobody") == [1, 1, 1, 0]
+
+
 async def test_lockout_refuses_even_the_right_password(harness: Harness) -> None:
     """After too many failures the right password is refused too, without running argon2."""
     await fail_times(harness, 3)

@@ -164,6 +164,10 @@ class Authenticator:
             self._lockout.record_failure(username, self._clock())
             raise AuthError
         if account.locked(self._wall_clock()):  # locked by failures any process counted
+            # Answered like an unknown username (a dummy verification, counted here), so
+            # a lock set elsewhere does not tell which usernames exist.
+            await self._verify_dummy(secret)
+            self._lockout.record_failure(username, self._clock())
             raise AuthError
         if not await self._secret_opens(account, secret):
             self._lockout.record_failure(username, self._clock())
