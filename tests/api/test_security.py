@@ -222,3 +222,14 @@ async def test_a_success_clears_failures_counted_by_any_process(env: Env) -> Non
     for _ in range(9):
         assert await point(env, "wrong-password") == "-2"
     assert await point(env, PASSWORD, other) == "100"
+
+
+async def test_an_operator_unlock_holds_at_once(env: Env) -> None:
+    """`smsgw account unlock` lifts a lock on every process, also one whose own count
+    locked the name: for an account the store's lock is the one that holds."""
+    await env.account("alice")
+    for _ in range(10):
+        assert await point(env, "wrong-password") == "-2"
+    assert await point(env, PASSWORD) == "-2"
+    await accounts.unlock(env.store, "alice")
+    assert await point(env, PASSWORD) == "100"

@@ -3,7 +3,8 @@
 The order of checks (each failure is ``-2`` with a generic detail, except a disabled account):
 
 1. username or secret missing;
-2. username locked out by this process's count (even with the right secret);
+2. username locked out by this process's count (even with the right secret), unless the
+   store holds it as an account that is not locked any more;
 3. unknown username (a failure is recorded and a dummy verification runs, so the time taken
    does not tell an unknown username from a wrong secret);
 4. account locked (`Account.locked_until`): failures of every process and node on the
@@ -136,7 +137,7 @@ class Authenticator:
         if not username or not secret:
             raise AuthError
         if self._lockout.is_locked(username, self._clock()):
-            raise AuthError
+            await self._locked_here(username)
         if remembered:
             account = self._remembered(username, secret, client_ip)
             if account is not None:
@@ -155,6 +156,18 @@ class Authenticator:
         while len(self._accounts) > self._cache_size:
             self._accounts.popitem(last=False)
         return account
+
+    async def _locked_here(self, username: str) -> None:
+        """This process's count locked the name (AuthError, no verification), unless it is
+        an account the store does not hold locked: unlocked by the operator, or its count
+        cleared by a success elsewhere. For accounts the store's lock is the one that holds."""
+        try:
+            account = await self._store.get_account(username)
+        except StoreError:
+            raise AuthError from None
+        if account is None or account.locked(self._wall_clock()):
+            raise AuthError
+        self._lockout.record_success(username)
 
     async def _opened(self, username: str, secret: str) -> Account:
         """The stored account, if it exists, is not locked and the secret opens it."""
