@@ -56,7 +56,8 @@ def reassemble(fragments: list[MoFragment]) -> MoMessage:
     """The message of a complete set of parts, as the engine joins them (in seqnum order)."""
     assert sorted(fragment.seqnum for fragment in fragments) == list(range(1, len(fragments) + 1))
     assert {fragment.total for fragment in fragments} == {len(fragments)}
-    return join_fragments("a", "b", sorted(fragments, key=lambda fragment: fragment.seqnum))
+    in_order = sorted(fragments, key=lambda fragment: fragment.seqnum)
+    return join_fragments("a", "b", in_order)
 
 
 # --- MT -----------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from smsgw.config import ConnectorSettings
 from smsgw.domain.numbers import from_smpp_address
 from smsgw.engine.unrecorded import Unrecorded
 from smsgw.errors import BNumberError, StoreError
-from smsgw.smpp.air import MoFragment, MoMessage, decode_mo, join_fragments
+from smsgw.smpp.air import MoMessage, decode_mo, join_fragments
 from smsgw.smpp.constants import CommandStatus
 from smsgw.smpp.errors import PduDecodeError
 from smsgw.smpp.esme import DeliverHandler
@@ -152,11 +152,7 @@ class Inbound:
 
     async def _complete(self, key: ReplyKey, parts: list[ReplyPart]) -> int:
         """Store the reply of ``parts`` (all of ``key``'s) unless it was stored already."""
-        fragments = [
-            MoFragment(part.text, "UCS2" if part.encoding == "UCS2" else "ASCII", None, 1, 1)
-            for part in parts
-        ]
-        message = join_fragments(key.srcaddr, key.dstaddr, fragments)
+        message = join_fragments(key.srcaddr, key.dstaddr, parts)
         reply = self._reply_of(parts[-1].connector, message)
         stored = await self._store.complete_reply(key, reply, reply.received_at)
         if stored is None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import codecs
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Final, Literal, Protocol
 
 import gsm0338  # noqa: F401  (importing it registers the "gsm03.38" codec)
 
@@ -30,7 +30,7 @@ from smsgw.smpp.pdu import DataSm, DeliverSm, SubmitSm, Tlv
 from smsgw.smpp.wap import si_push
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
     from smsgw.domain.text import TextPlan
 
@@ -412,7 +412,17 @@ def _sar_concatenation(pdu: DeliverSm | DataSm) -> _Concatenation | None:
 # --- joining ------------------------------------------------------------------------------
 
 
-def join_fragments(source: str, destination: str, fragments: list[MoFragment]) -> MoMessage:
+class TextPart(Protocol):
+    """What joining reads of a part: a `MoFragment`, or a part the store kept."""
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def encoding(self) -> str: ...
+
+
+def join_fragments(source: str, destination: str, fragments: Sequence[TextPart]) -> MoMessage:
     """The message of ``fragments`` (in seqnum order), as far as they go."""
     text = "".join(fragment.text for fragment in fragments)
     # Pairs split across parts become whole again; a half whose other part never came
