@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from smsgw import cli
+from smsgw.domain.lockout import LockPolicy
 from smsgw.domain.model import State
 from smsgw.domain.pricing import Rates
 from smsgw.domain.send import plan_send
@@ -134,7 +135,7 @@ def test_account_unlock_lifts_a_lock_set_by_failures(
     async def lock(store: Store) -> None:
         account = await store.create_account("alice", "hash", 10, NOW)
         for _ in range(3):
-            await store.record_auth_failure(account.id, utc_now(), (3, 300.0, 900.0))
+            await store.record_auth_failure(account.id, utc_now(), LockPolicy(3, 300.0, 900.0))
 
     with_store(config, lock)
     assert smsgw(config, "account", "show", "alice") == 0

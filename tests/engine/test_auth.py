@@ -8,7 +8,7 @@ from ipaddress import ip_network
 import pytest
 from argon2 import PasswordHasher
 
-from smsgw.domain.lockout import Lockout
+from smsgw.domain.lockout import Lockout, LockPolicy
 from smsgw.domain.model import Account
 from smsgw.engine.auth import Authenticator, hash_secret, verify_secret
 from smsgw.errors import AuthError, ClosedUserError
@@ -152,7 +152,9 @@ async def test_a_lock_set_elsewhere_answers_like_an_unknown_username(harness: Ha
     alice = await harness.store.get_account("alice")
     assert alice is not None
     for _ in range(3):  # counted by another process
-        await harness.store.record_auth_failure(alice.id, harness.wall_clock(), (3, 300, 900))
+        await harness.store.record_auth_failure(
+            alice.id, harness.wall_clock(), LockPolicy(3, 300, 900)
+        )
     locked = await verifications_until_refused_at_once(harness, "alice")
     assert locked == await verifications_until_refused_at_once(harness, "nobody") == [1, 1, 1, 0]
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from smsgw.domain.lockout import LockPolicy
 from smsgw.domain.model import Accepted, Account, RecipientPlan, RecipientStatus, SendPlan, State
 from smsgw.errors import (
     AccountChangedError,
@@ -78,7 +79,7 @@ async def allow_list(store: Store, username: str) -> Account:
     return await store.set_allowed_ips(username, ["192.0.2.0/24"])
 
 
-LOCK_POLICY = (3, 300.0, 900.0)  # 3 failures within 5 minutes lock for 15
+LOCK_POLICY = LockPolicy(3, 300.0, 900.0)  # 3 failures within 5 minutes lock for 15
 
 
 async def locked(store: Store, username: str) -> Account:

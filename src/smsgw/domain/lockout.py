@@ -18,6 +18,15 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from typing import NamedTuple
+
+
+class LockPolicy(NamedTuple):
+    """``failures`` within ``window_s`` lock a username for ``lock_s`` (PROTOCOL.md 7)."""
+
+    failures: int = 10
+    window_s: float = 300.0
+    lock_s: float = 900.0
 
 
 @dataclass(slots=True)
@@ -48,9 +57,9 @@ class Lockout:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
 
     @property
-    def policy(self) -> tuple[int, float, float]:
-        """(failures, window_s, lock_s): what the store applies to accounts it knows."""
-        return self._failures, self._window_s, self._lock_s
+    def policy(self) -> LockPolicy:
+        """What the store applies to the accounts it knows."""
+        return LockPolicy(self._failures, self._window_s, self._lock_s)
 
     def __len__(self) -> int:
         """How many usernames are tracked now."""

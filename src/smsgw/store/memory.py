@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
+from smsgw.domain.lockout import LockPolicy
 from smsgw.domain.model import (
     Accepted,
     Access,
@@ -182,19 +183,16 @@ class MemoryStore:
         self._check_open()
         return self.accounts.get(username)
 
-    async def record_auth_failure(
-        self, account_id: int, now: datetime, policy: tuple[int, float, float]
-    ) -> None:
+    async def record_auth_failure(self, account_id: int, now: datetime, policy: LockPolicy) -> None:
         self._check_open()
-        failures, window_s, lock_s = policy
-        account = next((a for a in self.accounts.values() if a.id == account_id), None)
+        account = self._by_id(account_id)
         if account is None or account.locked(now):
             return
-        horizon = now - timedelta(seconds=window_s)
+        horizon = now - timedelta(seconds=policy.window_s)
         recent = [at for at in self.auth_failures.get(account_id, []) if at > horizon] + [now]
         self.auth_failures[account_id] = recent
-        if len(recent) >= failures:
-            until = now + timedelta(seconds=lock_s)
+        if len(recent) >= policy.failures:
+            until = now + timedelta(seconds=policy.lock_s)
             self._update(account.username, locked_until=until, recent_failures=0)
             del self.auth_failures[account_id]
         else:
@@ -203,9 +201,9 @@ class MemoryStore:
     async def clear_auth_failures(self, account_id: int) -> None:
         self._check_open()
         self.auth_failures.pop(account_id, None)
-        for account in list(self.accounts.values()):
-            if account.id == account_id:
-                self._update(account.username, recent_failures=0, locked_until=None)
+        account = self._by_id(account_id)
+        if account is not None:
+            self._update(account.username, recent_failures=0, locked_until=None)
 
     async def list_accounts(self) -> list[Account]:
         self._check_open()
@@ -609,6 +607,9 @@ class MemoryStore:
         account = replace(account, **changes)  # type: ignore[arg-type]
         self.accounts[username] = account
         return account
+
+    def _by_id(self, account_id: int) -> Account | None:
+        return next((a for a in self.accounts.values() if a.id == account_id), None)
 
     def _move_points(
         self, account_id: int, delta: int, kind: LedgerKind, msgid: int | None, now: datetime

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
 
+    from smsgw.domain.lockout import LockPolicy
     from smsgw.domain.model import (
         Accepted,
         Access,
@@ -70,13 +71,11 @@ class Store(Protocol):
 
     async def get_account(self, username: str) -> Account | None: ...
 
-    async def record_auth_failure(
-        self, account_id: int, now: datetime, policy: tuple[int, float, float]
-    ) -> None:
+    async def record_auth_failure(self, account_id: int, now: datetime, policy: LockPolicy) -> None:
         """Count a failed authentication of the account, for every process on the store:
-        with ``policy`` = (failures, window_s, lock_s), the ``failures``-th within
-        ``window_s`` locks it until ``now + lock_s`` (`Account.locked_until`, also in
-        `Account.access`). Failures while it is locked change nothing."""
+        the ``policy.failures``-th within ``policy.window_s`` locks it until
+        ``now + policy.lock_s`` (`Account.locked_until`, also in `Account.access`).
+        Failures while it is locked change nothing."""
 
     async def clear_auth_failures(self, account_id: int) -> None:
         """Forget the account's counted failures (`Account.recent_failures`) and lift its

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
+from smsgw.domain.lockout import LockPolicy
 from smsgw.domain.model import (
     Accepted,
     Access,
@@ -180,10 +181,7 @@ class PostgresStore:
             raise
         return account
 
-    async def record_auth_failure(
-        self, account_id: int, now: datetime, policy: tuple[int, float, float]
-    ) -> None:
-        failures, window_s, lock_s = policy
+    async def record_auth_failure(self, account_id: int, now: datetime, policy: LockPolicy) -> None:
         async with self._transaction() as conn:
             found = await conn.fetchrow(
                 "SELECT locked_until FROM accounts WHERE id = $1 FOR UPDATE", account_id
@@ -193,7 +191,7 @@ class PostgresStore:
             await conn.execute(
                 "DELETE FROM auth_failures WHERE account_id = $1 AND at <= $2",
                 account_id,
-                now - timedelta(seconds=window_s),
+                now - timedelta(seconds=policy.window_s),
             )
             await conn.execute(
                 "INSERT INTO auth_failures (account_id, at) VALUES ($1, $2)", account_id, now
@@ -201,11 +199,11 @@ class PostgresStore:
             count = await conn.fetchval(
                 "SELECT count(*) FROM auth_failures WHERE account_id = $1", account_id
             )
-            if count >= failures:
+            if count >= policy.failures:
                 await conn.execute(
                     "UPDATE accounts SET locked_until = $2, recent_failures = 0 WHERE id = $1",
                     account_id,
-                    now + timedelta(seconds=lock_s),
+                    now + timedelta(seconds=policy.lock_s),
                 )
                 await conn.execute("DELETE FROM auth_failures WHERE account_id = $1", account_id)
             else:

@@ -37,6 +37,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypeVar
 
+from smsgw.domain.lockout import LockPolicy
 from smsgw.domain.model import (
     Accepted,
     Access,
@@ -190,9 +191,7 @@ class SqliteStore:
     async def get_account(self, username: str) -> Account | None:
         return await self._read(lambda conn: _account(conn, username))
 
-    async def record_auth_failure(
-        self, account_id: int, now: datetime, policy: tuple[int, float, float]
-    ) -> None:
+    async def record_auth_failure(self, account_id: int, now: datetime, policy: LockPolicy) -> None:
         at = to_micros(now)
         await self._write(lambda conn: _record_auth_failure(conn, account_id, at, policy))
 
@@ -587,15 +586,14 @@ def _access_from_row(row: tuple[object, ...]) -> Access:
 
 
 def _record_auth_failure(
-    conn: sqlite3.Connection, account_id: int, at: int, policy: tuple[int, float, float]
+    conn: sqlite3.Connection, account_id: int, at: int, policy: LockPolicy
 ) -> None:
-    failures, window_s, lock_s = policy
     with _transaction(conn):
         row = conn.execute("SELECT locked_until FROM accounts WHERE id = ?", (account_id,))
         found = row.fetchone()
         if found is None or (found[0] is not None and at < found[0]):
             return
-        horizon = at - round(window_s * 1_000_000)
+        horizon = at - round(policy.window_s * 1_000_000)
         conn.execute(
             "DELETE FROM auth_failures WHERE account_id = ? AND at <= ?", (account_id, horizon)
         )
@@ -603,8 +601,8 @@ def _record_auth_failure(
         (count,) = conn.execute(
             "SELECT count(*) FROM auth_failures WHERE account_id = ?", (account_id,)
         ).fetchone()
-        if count >= failures:
-            until = at + round(lock_s * 1_000_000)
+        if count >= policy.failures:
+            until = at + round(policy.lock_s * 1_000_000)
             conn.execute(
                 "UPDATE accounts SET locked_until = ?, recent_failures = 0 WHERE id = ?",
                 (until, account_id),
