@@ -6,13 +6,13 @@ import asyncio
 import contextlib
 from collections import deque
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
 from smsgw.config import DEFAULT_CONNECTOR, Settings, WebhookSettings
 from smsgw.domain.delivery import acknowledgement
-from smsgw.domain.model import State
+from smsgw.domain.model import Account, State
 from smsgw.domain.pricing import Rates
 from smsgw.domain.send import plan_send
 from smsgw.engine.callback_http import HttpxGetter
@@ -35,8 +35,19 @@ THROTTLED = Refused(CommandStatus.ESME_RTHROTTLED, temporary=True, reason="throt
 async def accepted(store: MemoryStore, clock: FakeClock, **params: str) -> int:
     """An account and one accepted request; its msgid."""
     account = await store.create_account("alice", "hash", 100, clock())
+    return await accept_one(store, account, clock, **params)
+
+
+async def accept_one(
+    store: MemoryStore,
+    account: Account,
+    clock: FakeClock,
+    number: str = "0912345678",
+    **params: str,
+) -> int:
+    """One more accepted request of ``account`` to ``number``; its msgid."""
     plan = plan_send(
-        {"dstaddr": "0912345678", "smbody": "hi", **params}, Rates(()), clock(), allow_private=True
+        {"dstaddr": number, "smbody": "hi", **params}, Rates(()), clock(), allow_private=True
     )
     result = await store.accept(account.id, plan, clock())
     assert result is not None
@@ -49,10 +60,11 @@ async def state_of(store: MemoryStore, msgid: int) -> State:
 
 
 def dispatcher_for(
-    store: MemoryStore, clock: FakeClock, submitter: ScriptedSubmitter
+    store: MemoryStore, clock: FakeClock, submitter: ScriptedSubmitter, **options: Any
 ) -> Dispatcher:
+    """A dispatcher over one simulator link (``options``: Dispatcher's keywords)."""
     links = {"sim": Link(DEFAULT_CONNECTOR, submitter)}
-    return Dispatcher(store, links, Settings(), clock)
+    return Dispatcher(store, links, Settings(), clock, **options)
 
 
 async def dispatch(dispatcher: Dispatcher) -> int:
@@ -117,14 +129,10 @@ async def test_a_full_dispatcher_claims_again_when_room_frees() -> None:
     account = await store.create_account("alice", "hash", 100, clock())
     numbers = {"0911111111", "0922222222", "0933333333", "0944444444"}
     for number in numbers:
-        plan = plan_send(
-            {"dstaddr": number, "smbody": "hi"}, Rates(()), clock(), allow_private=True
-        )
-        assert await store.accept(account.id, plan, clock()) is not None
+        await accept_one(store, account, clock, number)
     gate = asyncio.Event()
     submitter = CountingSubmitter(gate, 2, 4)
-    links = {"sim": Link(DEFAULT_CONNECTOR, submitter)}
-    dispatcher = Dispatcher(store, links, Settings(), clock, concurrency=2, idle_s=3600)
+    dispatcher = dispatcher_for(store, clock, submitter, concurrency=2, idle_s=3600)
     async with running(dispatcher):
         async with asyncio.timeout(10):
             await submitter.reached[2].wait()  # the first claim fills both slots
@@ -151,24 +159,17 @@ async def test_a_busy_dispatcher_claims_a_batch_not_per_wake() -> None:
     clock = FakeClock(START)
     store = CountingClaims()
     account = await store.create_account("alice", "hash", 100, clock())
-
-    async def accept_one() -> None:
-        params = {"dstaddr": "0912345678", "smbody": "hi"}
-        plan = plan_send(params, Rates(()), clock(), allow_private=True)
-        assert await store.accept(account.id, plan, clock()) is not None
-
     for _ in range(3):
-        await accept_one()
+        await accept_one(store, account, clock)
     gate = asyncio.Event()
     submitter = CountingSubmitter(gate, 3, 6)
-    links = {"sim": Link(DEFAULT_CONNECTOR, submitter)}
-    dispatcher = Dispatcher(store, links, Settings(), clock, concurrency=4, idle_s=3600)
+    dispatcher = dispatcher_for(store, clock, submitter, concurrency=4, idle_s=3600)
     async with running(dispatcher):
         async with asyncio.timeout(10):
             await submitter.reached[3].wait()  # 3 of its 4 slots taken
         claims = store.claims
         for _ in range(3):
-            await accept_one()
+            await accept_one(store, account, clock)
             dispatcher.wake()
             for _ in range(5):
                 await asyncio.sleep(0)  # turns of the loop in which a claim would start
@@ -186,8 +187,7 @@ async def test_a_dispatcher_apart_finds_an_accept_by_its_probe() -> None:
     answering = asyncio.Event()
     answering.set()
     submitter = CountingSubmitter(answering, 1)
-    links = {"sim": Link(DEFAULT_CONNECTOR, submitter)}
-    dispatcher = Dispatcher(store, links, Settings(), clock, idle_s=3600, probe=True)
+    dispatcher = dispatcher_for(store, clock, submitter, idle_s=3600, probe=True)
     async with running(dispatcher):
         await asyncio.sleep(0)  # nothing due: the dispatcher went idle
         await accepted(store, clock)  # no wake
